@@ -1,0 +1,11 @@
+//! Tidewatch's domain: everything the desktop app, the CLI and the tests share. No Tauri here.
+
+pub mod engine;
+pub mod platform;
+
+/// Installs the one rustls crypto provider the tree is built with (ring). Idempotent; call it once
+/// before any TLS connection (reqwest or bollard) is made.
+pub fn init_crypto() {
+    // An error only means a provider is installed already, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
