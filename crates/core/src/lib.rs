@@ -2,6 +2,7 @@
 
 pub mod engine;
 pub mod platform;
+pub mod reference;
 
 /// Installs the one rustls crypto provider the tree is built with (ring). Idempotent; call it once
 /// before any TLS connection (reqwest or bollard) is made.
