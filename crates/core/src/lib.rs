@@ -3,6 +3,7 @@
 pub mod engine;
 pub mod platform;
 pub mod reference;
+pub mod version;
 
 /// Installs the one rustls crypto provider the tree is built with (ring). Idempotent; call it once
 /// before any TLS connection (reqwest or bollard) is made.

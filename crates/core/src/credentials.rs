@@ -1,0 +1,785 @@
+//! Registry credentials: where they come from (OS keyring, Docker config, credential helpers) and
+//! how they are kept out of logs, errors and Debug output.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+/// The keyring service name Tidewatch stores its entries under (one entry per registry host).
+pub const DEFAULT_KEYRING_SERVICE: &str = "tidewatch";
+
+/// Docker Hub's key in `config.json` (`docker login` writes this legacy v1 URL).
+const DOCKER_HUB_CONFIG_KEY: &str = "https://index.docker.io/v1/";
+
+/// A secret (password or token) whose Debug and Display print `***`, so that a credential can be
+/// logged or put in an error without leaking it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that must send it (an Authorization header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where a credential was found, so an error can say which one the registry refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialOrigin {
+    /// Stored by `tidewatch login` in the OS keyring.
+    Keyring,
+    /// `auths` in a Docker config file.
+    DockerConfig { path: PathBuf },
+    /// A `docker-credential-<helper>` program named by `credHelpers` or `credsStore`.
+    CredentialHelper { helper: String },
+    /// Given directly by the caller (tests, the CLI's flags).
+    Explicit,
+}
+
+impl fmt::Display for CredentialOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialOrigin::Keyring => f.write_str("from the OS keyring"),
+            CredentialOrigin::DockerConfig { .. } => f.write_str("from docker config.json"),
+            CredentialOrigin::CredentialHelper { helper } => write!(f, "from docker-credential-{helper}"),
+            CredentialOrigin::Explicit => f.write_str("given explicitly"),
+        }
+    }
+}
+
+/// What the secret is: a password (Basic, or Basic to a token realm) or an OAuth2 refresh token
+/// (`identitytoken` in Docker's config, `<token>` as user name from credential helpers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    Password,
+    IdentityToken,
+}
+
+/// A user name and secret for one registry, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub username: String,
+    pub secret: Secret,
+    pub kind: SecretKind,
+    pub origin: CredentialOrigin,
+}
+
+impl Credential {
+    pub fn password(username: impl Into<String>, password: impl Into<String>, origin: CredentialOrigin) -> Self {
+        Credential {
+            username: username.into(),
+            secret: Secret::new(password),
+            kind: SecretKind::Password,
+            origin,
+        }
+    }
+
+    pub fn identity_token(username: impl Into<String>, token: impl Into<String>, origin: CredentialOrigin) -> Self {
+        Credential {
+            username: username.into(),
+            secret: Secret::new(token),
+            kind: SecretKind::IdentityToken,
+            origin,
+        }
+    }
+
+    /// The user name to show in messages (identity tokens often have none).
+    pub fn display_user(&self) -> &str {
+        if self.username.is_empty() || self.username == "<token>" {
+            "<token>"
+        } else {
+            &self.username
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("cannot read the Docker config {path}: {reason}")]
+    DockerConfig { path: PathBuf, reason: String },
+    #[error("the credential helper docker-credential-{helper} failed for {registry}: {reason}")]
+    Helper {
+        helper: String,
+        registry: String,
+        reason: String,
+    },
+    #[error("the OS keyring cannot be used for {registry}: {reason}")]
+    Keyring { registry: String, reason: String },
+}
+
+impl CredentialError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            CredentialError::DockerConfig { .. } => "credentials_config",
+            CredentialError::Helper { .. } => "credentials_helper",
+            CredentialError::Keyring { .. } => "credentials_keyring",
+        }
+    }
+}
+
+/// A source of credentials for a registry host (as references name it: `docker.io`, `ghcr.io`,
+/// `127.0.0.1:5001`). `Ok(None)` means "nothing here, ask the next provider".
+pub trait CredentialProvider: Send + Sync {
+    fn credential_for(&self, registry: &str) -> Result<Option<Credential>, CredentialError>;
+}
+
+/// Always the same credential (or none); for tests and explicit flags.
+#[derive(Debug, Clone, Default)]
+pub struct StaticProvider {
+    credentials: BTreeMap<String, Credential>,
+}
+
+impl StaticProvider {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with(mut self, registry: &str, credential: Credential) -> Self {
+        self.credentials.insert(registry_key(registry), credential);
+        self
+    }
+}
+
+impl CredentialProvider for StaticProvider {
+    fn credential_for(&self, registry: &str) -> Result<Option<Credential>, CredentialError> {
+        Ok(self.credentials.get(&registry_key(registry)).cloned())
+    }
+}
+
+/// Providers asked in order; the first credential wins. A provider that fails (a locked keyring,
+/// a broken helper) is logged and skipped, so one broken source does not hide the next.
+#[derive(Clone, Default)]
+pub struct ChainProvider {
+    providers: Vec<Arc<dyn CredentialProvider>>,
+}
+
+impl fmt::Debug for ChainProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChainProvider({} providers)", self.providers.len())
+    }
+}
+
+impl ChainProvider {
+    pub fn new(providers: Vec<Arc<dyn CredentialProvider>>) -> Self {
+        ChainProvider { providers }
+    }
+
+    /// SPEC §5's order: the OS keyring (Tidewatch's own entries), then the Docker config, then
+    /// anonymous (no credential).
+    pub fn standard() -> Self {
+        ChainProvider::new(vec![
+            Arc::new(KeyringProvider::new(DEFAULT_KEYRING_SERVICE)),
+            Arc::new(DockerConfigProvider::from_environment()),
+        ])
+    }
+}
+
+impl CredentialProvider for ChainProvider {
+    fn credential_for(&self, registry: &str) -> Result<Option<Credential>, CredentialError> {
+        let mut first_error = None;
+        for provider in &self.providers {
+            match provider.credential_for(registry) {
+                Ok(Some(credential)) => return Ok(Some(credential)),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(registry, %error, "credential source failed; trying the next one");
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        match first_error {
+            // Every source that answered had nothing; report a failure only if one failed, so the
+            // user learns why a private image is treated anonymously. Anonymous is still tried.
+            Some(error) => {
+                tracing::debug!(registry, %error, "continuing anonymously");
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// Entries stored by `tidewatch login` in the OS keyring (Secret Service on Linux, Keychain on
+/// macOS, Credential Manager on Windows): service = `service`, user = registry host, secret = JSON
+/// `{"username", "password"}`.
+#[derive(Debug, Clone)]
+pub struct KeyringProvider {
+    service: String,
+}
+
+#[derive(serde::Serialize, Deserialize)]
+struct KeyringRecord {
+    username: String,
+    password: String,
+}
+
+impl KeyringProvider {
+    pub fn new(service: &str) -> Self {
+        KeyringProvider {
+            service: service.to_string(),
+        }
+    }
+
+    fn entry(&self, registry: &str) -> Result<keyring::Entry, CredentialError> {
+        keyring::Entry::new(&self.service, &registry_key(registry)).map_err(|e| CredentialError::Keyring {
+            registry: registry.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Stores (or replaces) the credential for `registry` (`tidewatch login`).
+    pub fn store(&self, registry: &str, username: &str, password: &Secret) -> Result<(), CredentialError> {
+        let record = KeyringRecord {
+            username: username.to_string(),
+            password: password.expose().to_string(),
+        };
+        let json = serde_json::to_string(&record).map_err(|e| CredentialError::Keyring {
+            registry: registry.to_string(),
+            reason: e.to_string(),
+        })?;
+        self.entry(registry)?
+            .set_password(&json)
+            .map_err(|e| CredentialError::Keyring {
+                registry: registry.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Removes the credential for `registry` (`tidewatch logout`). Returns whether one existed.
+    pub fn delete(&self, registry: &str) -> Result<bool, CredentialError> {
+        match self.entry(registry)?.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(keyring::Error::NoEntry) => Ok(false),
+            Err(e) => Err(CredentialError::Keyring {
+                registry: registry.to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+impl CredentialProvider for KeyringProvider {
+    fn credential_for(&self, registry: &str) -> Result<Option<Credential>, CredentialError> {
+        let stored = match self.entry(registry)?.get_password() {
+            Ok(stored) => stored,
+            Err(keyring::Error::NoEntry) => return Ok(None),
+            Err(e) => {
+                return Err(CredentialError::Keyring {
+                    registry: registry.to_string(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let record: KeyringRecord = serde_json::from_str(&stored).map_err(|_| CredentialError::Keyring {
+            registry: registry.to_string(),
+            // Never echo the stored text: it holds the password.
+            reason: "the stored entry is not Tidewatch's format; run `tidewatch login` again".to_string(),
+        })?;
+        Ok(Some(Credential::password(
+            record.username,
+            record.password,
+            CredentialOrigin::Keyring,
+        )))
+    }
+}
+
+/// Docker's `config.json`: `auths`, `credHelpers`, `credsStore`.
+#[derive(Debug, Clone)]
+pub struct DockerConfigProvider {
+    path: PathBuf,
+    /// Directory searched first for `docker-credential-*` programs (tests); then `PATH`.
+    helper_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DockerConfigFile {
+    #[serde(default)]
+    auths: BTreeMap<String, DockerAuthEntry>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: BTreeMap<String, String>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct DockerAuthEntry {
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    identitytoken: Option<String>,
+}
+
+impl fmt::Debug for DockerAuthEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DockerAuthEntry")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct HelperOutput {
+    #[serde(rename = "Username", default)]
+    username: String,
+    #[serde(rename = "Secret", default)]
+    secret: String,
+}
+
+impl DockerConfigProvider {
+    /// The config file at `path` (tests pass a temp dir's file).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        DockerConfigProvider {
+            path: path.into(),
+            helper_dir: None,
+        }
+    }
+
+    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+    pub fn from_environment() -> Self {
+        let dir = std::env::var_os("DOCKER_CONFIG")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| dirs::home_dir().map(|h| h.join(".docker")))
+            .unwrap_or_else(|| PathBuf::from(".docker"));
+        DockerConfigProvider::new(dir.join("config.json"))
+    }
+
+    /// Looks for `docker-credential-*` programs in `dir` before `PATH`.
+    pub fn with_helper_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.helper_dir = Some(dir.into());
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read(&self) -> Result<Option<DockerConfigFile>, CredentialError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(CredentialError::DockerConfig {
+                    path: self.path.clone(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        // Only the position: serde_json's messages can quote the offending value, a secret.
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| CredentialError::DockerConfig {
+                path: self.path.clone(),
+                reason: format!("not a valid Docker config (line {}, column {})", e.line(), e.column()),
+            })
+    }
+
+    fn run_helper(&self, helper: &str, registry: &str) -> Result<Option<Credential>, CredentialError> {
+        let program = format!("docker-credential-{helper}");
+        let program_path = self
+            .helper_dir
+            .as_ref()
+            .map(|d| d.join(&program))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from(&program));
+        let fail = |reason: String| CredentialError::Helper {
+            helper: helper.to_string(),
+            registry: registry.to_string(),
+            reason,
+        };
+        let spawn = || {
+            Command::new(&program_path)
+                .arg("get")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+        };
+        let mut attempt = 0;
+        let mut child = loop {
+            match spawn() {
+                // ETXTBSY: a just-written helper still open in a concurrently forked process.
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempt < 5 => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other.map_err(|e| fail(format!("cannot run {program}: {e}")))?,
+            }
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            // Helpers key Docker Hub by its legacy URL, others by host.
+            let server = if is_docker_hub(registry) {
+                DOCKER_HUB_CONFIG_KEY.to_string()
+            } else {
+                registry.to_string()
+            };
+            // A helper may exit without reading (broken pipe); its exit status and output decide.
+            if let Err(e) = stdin.write_all(server.as_bytes()) {
+                tracing::debug!(helper, error = %e, "credential helper did not read its input");
+            }
+        }
+        let output = child
+            .wait_with_output()
+            .map_err(|e| fail(format!("{program} did not finish: {e}")))?;
+        if !output.status.success() {
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            // The helper protocol's "not found" answer (docker-credential-helpers' ErrCredentialsNotFound).
+            if stdout.contains("credentials not found") {
+                return Ok(None);
+            }
+            return Err(fail(format!("{program} exited with {}", output.status)));
+        }
+        let parsed: HelperOutput = serde_json::from_slice(&output.stdout)
+            .map_err(|_| fail(format!("{program} printed something that is not its JSON answer")))?;
+        if parsed.secret.is_empty() {
+            return Ok(None);
+        }
+        let origin = CredentialOrigin::CredentialHelper {
+            helper: helper.to_string(),
+        };
+        // `<token>` as user name marks an identity token (docker-credential-helpers convention).
+        if parsed.username == "<token>" {
+            Ok(Some(Credential::identity_token("<token>", parsed.secret, origin)))
+        } else {
+            Ok(Some(Credential::password(parsed.username, parsed.secret, origin)))
+        }
+    }
+
+    fn inline_auth(&self, config: &DockerConfigFile, registry: &str) -> Result<Option<Credential>, CredentialError> {
+        let wanted = registry_key(registry);
+        let Some((_, entry)) = config.auths.iter().find(|(key, _)| registry_key(key) == wanted) else {
+            return Ok(None);
+        };
+        let origin = CredentialOrigin::DockerConfig {
+            path: self.path.clone(),
+        };
+        let (mut username, mut password) = (entry.username.clone(), entry.password.clone());
+        if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(auth.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(|| CredentialError::DockerConfig {
+                    path: self.path.clone(),
+                    reason: format!("the `auth` value for {registry} is not base64 of user:password"),
+                })?;
+            let (user, pass) = decoded.split_once(':').ok_or_else(|| CredentialError::DockerConfig {
+                path: self.path.clone(),
+                reason: format!("the `auth` value for {registry} is not base64 of user:password"),
+            })?;
+            username = Some(user.to_string());
+            password = Some(pass.to_string());
+        }
+        if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+            return Ok(Some(Credential::identity_token(
+                username.unwrap_or_default(),
+                token,
+                origin,
+            )));
+        }
+        match (username, password) {
+            (Some(user), Some(pass)) if !user.is_empty() || !pass.is_empty() => {
+                Ok(Some(Credential::password(user, pass, origin)))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl CredentialProvider for DockerConfigProvider {
+    fn credential_for(&self, registry: &str) -> Result<Option<Credential>, CredentialError> {
+        let Some(config) = self.read()? else {
+            return Ok(None);
+        };
+        let wanted = registry_key(registry);
+        // Docker's order: a per-registry helper, then the default store, then inline auths.
+        if let Some((_, helper)) = config.cred_helpers.iter().find(|(key, _)| registry_key(key) == wanted) {
+            if !helper.is_empty() {
+                return self.run_helper(helper, registry);
+            }
+        }
+        if let Some(store) = config.creds_store.as_deref().filter(|s| !s.is_empty()) {
+            if let Some(credential) = self.run_helper(store, registry)? {
+                return Ok(Some(credential));
+            }
+        }
+        self.inline_auth(&config, registry)
+    }
+}
+
+fn is_docker_hub(registry: &str) -> bool {
+    registry_key(registry) == "docker.io"
+}
+
+/// A registry name as a comparable key: scheme and path dropped, lowercase, Docker Hub's
+/// aliases folded into `docker.io` (`https://index.docker.io/v1/` is what `docker login` writes).
+pub fn registry_key(name: &str) -> String {
+    let name = name.trim();
+    let without_scheme = name
+        .strip_prefix("https://")
+        .or_else(|| name.strip_prefix("http://"))
+        .unwrap_or(name);
+    let host = without_scheme
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match host.as_str() {
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" | "docker.io" => "docker.io".to_string(),
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SENTINEL: &str = "s3ntinel-PASSWORD-do-not-leak";
+
+    fn write_config(dir: &Path, json: &str) -> PathBuf {
+        let path = dir.join("config.json");
+        std::fs::write(&path, json).unwrap();
+        path
+    }
+
+    #[test]
+    fn secret_never_appears_in_debug_or_display() {
+        let credential = Credential::password("alice", SENTINEL, CredentialOrigin::Keyring);
+        let debug = format!("{credential:?} {:?} {}", credential.secret, credential.secret);
+        assert!(!debug.contains(SENTINEL), "{debug}");
+        assert!(debug.contains("***"));
+        assert!(debug.contains("alice"));
+    }
+
+    #[test]
+    fn registry_keys_fold_docker_hub_aliases_and_drop_scheme_and_path() {
+        let cases = [
+            ("https://index.docker.io/v1/", "docker.io"),
+            ("index.docker.io", "docker.io"),
+            ("registry-1.docker.io", "docker.io"),
+            ("docker.io", "docker.io"),
+            ("https://ghcr.io", "ghcr.io"),
+            ("http://127.0.0.1:5001/v2/", "127.0.0.1:5001"),
+            ("Quay.IO", "quay.io"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(registry_key(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn docker_config_auth_field_is_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("alice:{SENTINEL}"));
+        let path = write_config(
+            dir.path(),
+            &format!(r#"{{"auths":{{"127.0.0.1:5001":{{"auth":"{auth}"}}}}}}"#),
+        );
+        let credential = DockerConfigProvider::new(&path)
+            .credential_for("127.0.0.1:5001")
+            .unwrap()
+            .unwrap();
+        assert_eq!(credential.username, "alice");
+        assert_eq!(credential.secret.expose(), SENTINEL);
+        assert_eq!(credential.kind, SecretKind::Password);
+        assert_eq!(credential.origin.to_string(), "from docker config.json");
+    }
+
+    #[test]
+    fn docker_config_username_password_and_scheme_keys_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(
+            dir.path(),
+            r#"{"auths":{"https://registry.example:5000/v2/":{"username":"bob","password":"pw"}}}"#,
+        );
+        let credential = DockerConfigProvider::new(&path)
+            .credential_for("registry.example:5000")
+            .unwrap()
+            .unwrap();
+        assert_eq!(credential.username, "bob");
+    }
+
+    #[test]
+    fn docker_hub_legacy_key_serves_docker_io() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = base64::engine::general_purpose::STANDARD.encode("hubuser:hubpass");
+        let path = write_config(
+            dir.path(),
+            &format!(r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}}}}}}"#),
+        );
+        let credential = DockerConfigProvider::new(&path)
+            .credential_for("docker.io")
+            .unwrap()
+            .unwrap();
+        assert_eq!(credential.username, "hubuser");
+    }
+
+    #[test]
+    fn identity_token_in_docker_config_is_a_refresh_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = base64::engine::general_purpose::STANDARD.encode("00000000-0000-0000-0000-000000000000:");
+        let path = write_config(
+            dir.path(),
+            &format!(r#"{{"auths":{{"myacr.azurecr.io":{{"auth":"{auth}","identitytoken":"refresh-xyz"}}}}}}"#),
+        );
+        let credential = DockerConfigProvider::new(&path)
+            .credential_for("myacr.azurecr.io")
+            .unwrap()
+            .unwrap();
+        assert_eq!(credential.kind, SecretKind::IdentityToken);
+        assert_eq!(credential.secret.expose(), "refresh-xyz");
+    }
+
+    #[test]
+    fn missing_docker_config_means_no_credential() {
+        let dir = tempfile::tempdir().unwrap();
+        let provider = DockerConfigProvider::new(dir.path().join("nope.json"));
+        assert!(provider.credential_for("ghcr.io").unwrap().is_none());
+    }
+
+    #[test]
+    fn empty_auth_entry_means_no_credential() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), r#"{"auths":{"ghcr.io":{}}}"#);
+        assert!(DockerConfigProvider::new(&path)
+            .credential_for("ghcr.io")
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn malformed_docker_config_error_names_the_file_not_the_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), &format!(r#"{{"auths": {{"x": "{SENTINEL}""#));
+        let error = DockerConfigProvider::new(&path).credential_for("x").unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("config.json"), "{message}");
+        assert!(!message.contains(SENTINEL), "{message}");
+    }
+
+    #[cfg(unix)]
+    fn write_helper(dir: &Path, name: &str, script: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(format!("docker-credential-{name}"));
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn cred_helper_is_run_with_the_host_on_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        write_helper(
+            dir.path(),
+            "fake",
+            "#!/bin/sh\nread host\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"helper-%s\",\"Secret\":\"s\"}' \"$host\" \"$host\"\n",
+        );
+        let path = write_config(dir.path(), r#"{"credHelpers":{"registry.example":"fake"}}"#);
+        let provider = DockerConfigProvider::new(&path).with_helper_dir(dir.path());
+        let credential = provider.credential_for("registry.example").unwrap().unwrap();
+        assert_eq!(credential.username, "helper-registry.example");
+        assert_eq!(credential.origin.to_string(), "from docker-credential-fake");
+        // credHelpers only applies to its own registry.
+        assert!(provider.credential_for("other.example").unwrap().is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn creds_store_not_found_falls_back_to_auths() {
+        let dir = tempfile::tempdir().unwrap();
+        write_helper(
+            dir.path(),
+            "empty",
+            "#!/bin/sh\necho 'credentials not found in native keychain'\nexit 1\n",
+        );
+        let path = write_config(
+            dir.path(),
+            r#"{"credsStore":"empty","auths":{"registry.example":{"username":"u","password":"p"}}}"#,
+        );
+        let provider = DockerConfigProvider::new(&path).with_helper_dir(dir.path());
+        let credential = provider.credential_for("registry.example").unwrap().unwrap();
+        assert_eq!(credential.username, "u");
+        assert!(matches!(credential.origin, CredentialOrigin::DockerConfig { .. }));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn cred_helper_token_user_means_identity_token() {
+        let dir = tempfile::tempdir().unwrap();
+        write_helper(
+            dir.path(),
+            "tok",
+            "#!/bin/sh\necho '{\"Username\":\"<token>\",\"Secret\":\"refresh\"}'\n",
+        );
+        let path = write_config(dir.path(), r#"{"credsStore":"tok"}"#);
+        let provider = DockerConfigProvider::new(&path).with_helper_dir(dir.path());
+        let credential = provider.credential_for("x.example").unwrap().unwrap();
+        assert_eq!(credential.kind, SecretKind::IdentityToken);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn failing_cred_helper_error_does_not_echo_its_output() {
+        let dir = tempfile::tempdir().unwrap();
+        write_helper(dir.path(), "bad", &format!("#!/bin/sh\necho '{SENTINEL}'\nexit 3\n"));
+        let path = write_config(dir.path(), r#"{"credsStore":"bad"}"#);
+        let provider = DockerConfigProvider::new(&path).with_helper_dir(dir.path());
+        let message = provider.credential_for("x.example").unwrap_err().to_string();
+        assert!(message.contains("docker-credential-bad"), "{message}");
+        assert!(!message.contains(SENTINEL), "{message}");
+    }
+
+    #[test]
+    fn chain_takes_the_first_provider_that_has_a_credential() {
+        let first =
+            StaticProvider::new().with("a.example", Credential::password("one", "1", CredentialOrigin::Keyring));
+        let second = StaticProvider::new()
+            .with(
+                "a.example",
+                Credential::password("two", "2", CredentialOrigin::Explicit),
+            )
+            .with(
+                "b.example",
+                Credential::password("three", "3", CredentialOrigin::Explicit),
+            );
+        let chain = ChainProvider::new(vec![Arc::new(first), Arc::new(second)]);
+        assert_eq!(chain.credential_for("a.example").unwrap().unwrap().username, "one");
+        assert_eq!(chain.credential_for("b.example").unwrap().unwrap().username, "three");
+        assert!(chain.credential_for("c.example").unwrap().is_none());
+    }
+
+    #[test]
+    fn chain_skips_a_failing_provider() {
+        let dir = tempfile::tempdir().unwrap();
+        let broken = DockerConfigProvider::new(write_config(dir.path(), "{not json"));
+        let good = StaticProvider::new().with("a.example", Credential::password("ok", "1", CredentialOrigin::Explicit));
+        let chain = ChainProvider::new(vec![Arc::new(broken), Arc::new(good)]);
+        assert_eq!(chain.credential_for("a.example").unwrap().unwrap().username, "ok");
+    }
+}

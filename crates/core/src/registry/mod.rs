@@ -1,0 +1,927 @@
+//! The registry client: Registry HTTP API v2 / OCI distribution over reqwest, one client per
+//! registry host, holding that registry's ping result, token cache and request counts.
+
+pub mod auth;
+pub mod manifest;
+pub mod tags;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode};
+use serde::Serialize;
+use url::Url;
+
+use crate::credentials::{registry_key, Credential, CredentialError, CredentialOrigin, CredentialProvider};
+use auth::{choose, parse_challenges, pull_scope, Challenge, Token};
+
+pub use manifest::{ManifestDigest, PlatformManifest};
+pub use tags::TagList;
+
+/// Redirects followed per request (registries redirect blobs to CDNs, rarely manifests).
+const MAX_REDIRECTS: usize = 5;
+
+/// Per-registry settings (SPEC §7's `[[registries]]`, plus limits).
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    /// Plain HTTP (loopback registries always may use it, as Docker allows).
+    pub insecure: bool,
+    /// An extra CA certificate (PEM) to trust for this registry.
+    pub ca_cert: Option<PathBuf>,
+    /// Limit for each request, connection to last byte.
+    pub timeout: Duration,
+    /// `n` asked for per tag-list page.
+    pub tag_page_size: usize,
+    /// Pages read at most per tag listing.
+    pub max_tag_pages: usize,
+    /// Retries after 429/503.
+    pub max_retries: u32,
+    /// Longest single wait before a retry; a `Retry-After` beyond it fails at once.
+    pub max_retry_wait: Duration,
+    /// First backoff when a 429/503 has no `Retry-After`; doubled per retry.
+    pub retry_base: Duration,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        RegistrySettings {
+            insecure: false,
+            ca_cert: None,
+            timeout: Duration::from_secs(30),
+            tag_page_size: 1000,
+            max_tag_pages: 50,
+            max_retries: 3,
+            max_retry_wait: Duration::from_secs(30),
+            retry_base: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What a request was for, to count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    Ping,
+    Token,
+    Head,
+    Get,
+    Tags,
+}
+
+/// Requests made to a registry (and its token server), by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RequestCounts {
+    pub ping: u64,
+    pub token: u64,
+    pub head: u64,
+    pub get: u64,
+    pub tags: u64,
+}
+
+impl RequestCounts {
+    pub fn total(&self) -> u64 {
+        self.ping + self.token + self.head + self.get + self.tags
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    ping: AtomicU64,
+    token: AtomicU64,
+    head: AtomicU64,
+    get: AtomicU64,
+    tags: AtomicU64,
+}
+
+impl Counters {
+    fn add(&self, kind: RequestKind) {
+        let counter = match kind {
+            RequestKind::Ping => &self.ping,
+            RequestKind::Token => &self.token,
+            RequestKind::Head => &self.head,
+            RequestKind::Get => &self.get,
+            RequestKind::Tags => &self.tags,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> RequestCounts {
+        RequestCounts {
+            ping: self.ping.load(Ordering::Relaxed),
+            token: self.token.load(Ordering::Relaxed),
+            head: self.head.load(Ordering::Relaxed),
+            get: self.get.load(Ordering::Relaxed),
+            tags: self.tags.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Docker Hub's pull quota as its last answer reported it (`ratelimit-limit: 100;w=21600`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RateLimit {
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    /// The quota's window (`w=` seconds).
+    pub window: Option<Duration>,
+}
+
+/// Everything that can go wrong talking to a registry, in words a user can act on. Never holds a
+/// secret.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot reach registry {registry}: {reason}")]
+    Unreachable { registry: String, reason: String },
+    #[error("registry {registry} did not answer within {}s", timeout.as_secs())]
+    Timeout { registry: String, timeout: Duration },
+    #[error(
+        "registry {registry} refused the credentials for user {user} ({origin}); run `tidewatch login {registry}`"
+    )]
+    AuthRefused {
+        registry: String,
+        user: String,
+        origin: CredentialOrigin,
+    },
+    #[error("registry {registry} requires credentials to read {repository} (or the repository does not exist); run `tidewatch login {registry}`")]
+    AuthRequired { registry: String, repository: String },
+    #[error(
+        "registry {registry} accepted user {user} ({origin}) but denied access to {repository} (or it does not exist)"
+    )]
+    Denied {
+        registry: String,
+        repository: String,
+        user: String,
+        origin: CredentialOrigin,
+    },
+    #[error("registry {registry} only offers authentication schemes Tidewatch does not support ({}) and refused anonymous access; Tidewatch supports Bearer and Basic", schemes.join(", "))]
+    UnsupportedAuth { registry: String, schemes: Vec<String> },
+    #[error("registry {registry} sent an authentication challenge Tidewatch cannot use: {reason}")]
+    InvalidChallenge { registry: String, reason: String },
+    #[error("registry {registry} sends tokens from {realm}, another host over plain HTTP; refusing to send credentials there (it must be HTTPS)")]
+    InsecureRealm { registry: String, realm: String },
+    #[error("the token server {realm} of registry {registry} answered HTTP {status} with something that is not JSON (content-type {content_type}); is the realm URL right, or is a proxy in the way?")]
+    TokenNotJson {
+        registry: String,
+        realm: String,
+        status: u16,
+        content_type: String,
+    },
+    #[error("the token server {realm} of registry {registry} answered without a token")]
+    TokenMissing { registry: String, realm: String },
+    #[error("the token server {realm} of registry {registry} failed with HTTP {status}")]
+    TokenServer {
+        registry: String,
+        realm: String,
+        status: u16,
+    },
+    #[error("{repository}:{reference} was not found on registry {registry}")]
+    NotFound {
+        registry: String,
+        repository: String,
+        reference: String,
+    },
+    #[error("registry {registry} is rate-limiting requests{}; try again later", retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        registry: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("registry {registry} is unavailable (HTTP {status}); try again later")]
+    Unavailable { registry: String, status: u16 },
+    #[error("registry {registry} answered HTTP {status} to {what}")]
+    UnexpectedStatus {
+        registry: String,
+        status: u16,
+        what: String,
+    },
+    #[error("registry {registry} sent an invalid manifest for {repository}:{reference}: {reason}")]
+    InvalidManifest {
+        registry: String,
+        repository: String,
+        reference: String,
+        reason: String,
+    },
+    #[error("registry {registry} sent an invalid answer for {what}: {reason}")]
+    InvalidResponse {
+        registry: String,
+        what: String,
+        reason: String,
+    },
+    #[error("{repository}:{reference} on registry {registry} has no image for {platform} (it has: {})", if available.is_empty() { "none".to_string() } else { available.join(", ") })]
+    PlatformNotFound {
+        registry: String,
+        repository: String,
+        reference: String,
+        platform: String,
+        available: Vec<String>,
+    },
+    #[error("registry {registry} links the next page of tags to another host ({link}); refusing to follow it")]
+    CrossHostLink { registry: String, link: String },
+    #[error("registry {registry} redirected too many times")]
+    TooManyRedirects { registry: String },
+    #[error("registry {registry} is misconfigured: {reason}")]
+    Config { registry: String, reason: String },
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+}
+
+impl RegistryError {
+    /// A stable identifier for the app, the CLI's JSON and tests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RegistryError::Unreachable { .. } => "unreachable",
+            RegistryError::Timeout { .. } => "timeout",
+            RegistryError::AuthRefused { .. } => "auth_refused",
+            RegistryError::AuthRequired { .. } => "auth_required",
+            RegistryError::Denied { .. } => "denied",
+            RegistryError::UnsupportedAuth { .. } => "unsupported_auth",
+            RegistryError::InvalidChallenge { .. } => "invalid_challenge",
+            RegistryError::InsecureRealm { .. } => "insecure_realm",
+            RegistryError::TokenNotJson { .. } => "token_not_json",
+            RegistryError::TokenMissing { .. } => "token_missing",
+            RegistryError::TokenServer { .. } => "token_server_error",
+            RegistryError::NotFound { .. } => "not_found",
+            RegistryError::RateLimited { .. } => "rate_limited",
+            RegistryError::Unavailable { .. } => "unavailable",
+            RegistryError::UnexpectedStatus { .. } => "unexpected_status",
+            RegistryError::InvalidManifest { .. } => "invalid_manifest",
+            RegistryError::InvalidResponse { .. } => "invalid_response",
+            RegistryError::PlatformNotFound { .. } => "platform_not_found",
+            RegistryError::CrossHostLink { .. } => "cross_host_link",
+            RegistryError::TooManyRedirects { .. } => "too_many_redirects",
+            RegistryError::Config { .. } => "config",
+            RegistryError::Credentials(e) => e.code(),
+        }
+    }
+}
+
+/// What a request carried, to word a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthUsed {
+    Anonymous,
+    Basic,
+    Bearer,
+}
+
+/// A client for one registry. Cheap to share (`Arc`); all caches are inside.
+pub struct RegistryClient {
+    /// The registry as references name it (`docker.io`, `127.0.0.1:5001`).
+    registry: String,
+    /// Where its API lives (`https://registry-1.docker.io`).
+    endpoint: Url,
+    http: reqwest::Client,
+    settings: RegistrySettings,
+    provider: Option<Arc<dyn CredentialProvider>>,
+    credential: tokio::sync::OnceCell<Option<Credential>>,
+    /// The challenges `GET /v2/` answered (empty: anonymous), once per client.
+    ping: tokio::sync::OnceCell<Vec<Challenge>>,
+    /// Challenges learnt later from a 401 (a registry whose `/v2/` is open but repositories not).
+    learnt: Mutex<Option<Vec<Challenge>>>,
+    /// Bearer tokens by the scopes they were issued for.
+    tokens: Mutex<HashMap<String, Token>>,
+    /// Serializes token fetches so concurrent requests share one token.
+    token_fetch: tokio::sync::Mutex<()>,
+    /// Scopes a registry asked for beyond `pull` (`insufficient_scope`), per repository.
+    extra_scopes: Mutex<HashMap<String, BTreeSet<String>>>,
+    counters: Counters,
+    rate_limit: Mutex<Option<RateLimit>>,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("registry", &self.registry)
+            .field("endpoint", &self.endpoint.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a host (no port) is loopback: `localhost`, 127.0.0.0/8, `::1`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The API endpoint for a registry name: Docker Hub is served by `registry-1.docker.io`;
+/// loopback and `insecure` registries use plain HTTP.
+pub fn endpoint_for(registry: &str, insecure: bool) -> Result<Url, String> {
+    let host = if registry_key(registry) == "docker.io" {
+        "registry-1.docker.io".to_string()
+    } else {
+        registry.trim().trim_end_matches('/').to_string()
+    };
+    let probe = Url::parse(&format!("http://{host}/")).map_err(|e| format!("{host:?} is not a registry host: {e}"))?;
+    let loopback = probe.host_str().is_some_and(is_loopback_host);
+    let scheme = if insecure || loopback { "http" } else { "https" };
+    Url::parse(&format!("{scheme}://{host}/")).map_err(|e| format!("{host:?} is not a registry host: {e}"))
+}
+
+impl RegistryClient {
+    /// A client for `registry` (as references name it), anonymous until credentials are given.
+    pub fn new(registry: &str, settings: RegistrySettings) -> Result<Self, RegistryError> {
+        crate::init_crypto();
+        let config_error = |reason: String| RegistryError::Config {
+            registry: registry.to_string(),
+            reason,
+        };
+        let endpoint = endpoint_for(registry, settings.insecure).map_err(config_error)?;
+        let mut builder = reqwest::Client::builder()
+            // Redirects are followed by hand so Authorization never reaches another host.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("tidewatch/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &settings.ca_cert {
+            let pem = std::fs::read(path)
+                .map_err(|e| config_error(format!("cannot read CA certificate {}: {e}", path.display())))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| config_error(format!("CA certificate {} is not PEM: {e}", path.display())))?;
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| config_error(format!("cannot build an HTTP client: {e}")))?;
+        Ok(RegistryClient {
+            registry: registry.to_string(),
+            endpoint,
+            http,
+            settings,
+            provider: None,
+            credential: tokio::sync::OnceCell::new(),
+            ping: tokio::sync::OnceCell::new(),
+            learnt: Mutex::new(None),
+            tokens: Mutex::new(HashMap::new()),
+            token_fetch: tokio::sync::Mutex::new(()),
+            extra_scopes: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+            rate_limit: Mutex::new(None),
+        })
+    }
+
+    /// Uses this credential (and no provider).
+    pub fn with_credential(self, credential: Credential) -> Self {
+        let cell = tokio::sync::OnceCell::new();
+        let _ = cell.set(Some(credential));
+        RegistryClient {
+            credential: cell,
+            provider: None,
+            ..self
+        }
+    }
+
+    /// Asks `provider` for this registry's credential the first time one is needed.
+    pub fn with_provider(self, provider: Arc<dyn CredentialProvider>) -> Self {
+        RegistryClient {
+            provider: Some(provider),
+            credential: tokio::sync::OnceCell::new(),
+            ..self
+        }
+    }
+
+    /// The registry's name as references use it.
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The base URL requests go to.
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    /// Requests made so far, by kind (retries and redirects count: they are real requests).
+    pub fn request_counts(&self) -> RequestCounts {
+        self.counters.snapshot()
+    }
+
+    /// Docker Hub's quota as last reported (`None` for registries that do not report one).
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        *lock(&self.rate_limit)
+    }
+
+    pub(crate) fn url(&self, path: &str) -> Result<Url, RegistryError> {
+        self.endpoint.join(path).map_err(|e| RegistryError::Config {
+            registry: self.registry.clone(),
+            reason: format!("cannot build a URL for {path}: {e}"),
+        })
+    }
+
+    /// The credential for this registry, asked of the provider once.
+    async fn credential(&self) -> Result<Option<Credential>, RegistryError> {
+        let credential = self
+            .credential
+            .get_or_try_init(|| async {
+                let Some(provider) = self.provider.clone() else {
+                    return Ok(None);
+                };
+                let registry = self.registry.clone();
+                // Providers may block (keyring D-Bus calls, credential helper processes).
+                tokio::task::spawn_blocking(move || provider.credential_for(&registry))
+                    .await
+                    .unwrap_or(Ok(None))
+                    .map_err(RegistryError::from)
+            })
+            .await?;
+        Ok(credential.clone())
+    }
+
+    /// `GET /v2/` once: its challenges, or none when the registry is open.
+    async fn ping(&self) -> Result<Vec<Challenge>, RegistryError> {
+        let challenges = self
+            .ping
+            .get_or_try_init(|| async {
+                let url = self.url("/v2/")?;
+                let response = self
+                    .send(RequestKind::Ping, Method::GET, url, HeaderMap::new(), None)
+                    .await?;
+                let status = response.status();
+                if status == StatusCode::UNAUTHORIZED {
+                    return Ok::<_, RegistryError>(challenges_of(&response));
+                }
+                if !status.is_success() {
+                    // Some proxies answer /v2/ oddly but serve repositories; the real request
+                    // will say what is wrong.
+                    tracing::debug!(registry = %self.registry, %status, "unexpected answer to GET /v2/");
+                }
+                Ok(Vec::new())
+            })
+            .await?;
+        Ok(lock(&self.learnt).clone().unwrap_or_else(|| challenges.clone()))
+    }
+
+    fn scopes_for(&self, repository: &str) -> Vec<String> {
+        let mut scopes = BTreeSet::from([pull_scope(repository)]);
+        if let Some(extra) = lock(&self.extra_scopes).get(repository) {
+            scopes.extend(extra.iter().cloned());
+        }
+        scopes.into_iter().collect()
+    }
+
+    /// The Authorization header for a request on `repository`, per the registry's challenge.
+    async fn authorization(
+        &self,
+        challenges: &[Challenge],
+        scopes: &[String],
+    ) -> Result<(Option<HeaderValue>, AuthUsed), RegistryError> {
+        match choose(challenges) {
+            Some(challenge) if challenge.is_bearer() => {
+                let token = self.token(challenge, scopes).await?;
+                let value = HeaderValue::from_str(&format!("Bearer {}", token.value)).map_err(|_| {
+                    RegistryError::InvalidResponse {
+                        registry: self.registry.clone(),
+                        what: "a token".into(),
+                        reason: "it holds characters not allowed in a header".into(),
+                    }
+                })?;
+                Ok((Some(sensitive(value)), AuthUsed::Bearer))
+            }
+            Some(_) => match self.credential().await? {
+                Some(credential) => Ok((Some(basic_header(&credential)), AuthUsed::Basic)),
+                None => Ok((None, AuthUsed::Anonymous)),
+            },
+            None => Ok((None, AuthUsed::Anonymous)),
+        }
+    }
+
+    /// Sends a request on `repository`, authenticating as the registry asks, and answering one
+    /// 401 (expired or under-scoped token, a challenge learnt late) with one retry.
+    pub(crate) async fn send_authenticated(
+        &self,
+        kind: RequestKind,
+        method: Method,
+        url: Url,
+        repository: &str,
+        accept: Option<&str>,
+    ) -> Result<Response, RegistryError> {
+        let mut retried = false;
+        loop {
+            let challenges = self.ping().await?;
+            let scopes = self.scopes_for(repository);
+            let (authorization, used) = self.authorization(&challenges, &scopes).await?;
+            let mut headers = HeaderMap::new();
+            if let Some(accept) = accept {
+                headers.insert(
+                    ACCEPT,
+                    HeaderValue::from_str(accept).unwrap_or(HeaderValue::from_static("*/*")),
+                );
+            }
+            if let Some(value) = authorization {
+                headers.insert(AUTHORIZATION, value);
+            }
+            let response = self.send(kind, method.clone(), url.clone(), headers, None).await?;
+            if response.status() != StatusCode::UNAUTHORIZED {
+                return Ok(response);
+            }
+            // RFC 7235 §3.1 says a 401 carries a challenge; some registries omit it on
+            // repository requests, and then the ping's challenge is the one that applies.
+            let fresh = challenges_of(&response);
+            let offered = if fresh.is_empty() { challenges.clone() } else { fresh };
+            let chosen = choose(&offered).cloned();
+            let Some(chosen) = chosen else {
+                return Err(self.unauthorized(&offered, used, repository).await);
+            };
+            if retried || (chosen.is_basic() && used == AuthUsed::Basic) {
+                return Err(self.unauthorized(&offered, used, repository).await);
+            }
+            retried = true;
+            if chosen.is_bearer() {
+                if chosen.error() == Some("insufficient_scope") {
+                    if let Some(scope) = chosen.param("scope") {
+                        // Several scopes may come space-separated (Docker's token spec).
+                        let wanted: Vec<String> = scope
+                            .split_whitespace()
+                            .filter(|s| *s != pull_scope(repository))
+                            .map(str::to_string)
+                            .collect();
+                        if !wanted.is_empty() {
+                            lock(&self.extra_scopes)
+                                .entry(repository.to_string())
+                                .or_default()
+                                .extend(wanted);
+                        }
+                    }
+                }
+                // invalid_token, an expired token or a token minted before a permission change:
+                // drop it so the retry fetches a new one.
+                lock(&self.tokens).remove(&scopes.join(" "));
+            }
+            if used == AuthUsed::Anonymous || challenges != offered {
+                *lock(&self.learnt) = Some(offered);
+            }
+        }
+    }
+
+    /// The error for a final 401.
+    async fn unauthorized(&self, offered: &[Challenge], used: AuthUsed, repository: &str) -> RegistryError {
+        if choose(offered).is_none() && !offered.is_empty() {
+            let mut schemes: Vec<String> = offered.iter().map(|c| scheme_name(&c.scheme)).collect();
+            schemes.dedup();
+            return RegistryError::UnsupportedAuth {
+                registry: self.registry.clone(),
+                schemes,
+            };
+        }
+        let credential = self.credential().await.ok().flatten();
+        match (used, credential) {
+            (AuthUsed::Basic, Some(credential)) => RegistryError::AuthRefused {
+                registry: self.registry.clone(),
+                user: credential.display_user().to_string(),
+                origin: credential.origin,
+            },
+            (AuthUsed::Bearer, Some(credential)) => RegistryError::Denied {
+                registry: self.registry.clone(),
+                repository: repository.to_string(),
+                user: credential.display_user().to_string(),
+                origin: credential.origin,
+            },
+            _ => RegistryError::AuthRequired {
+                registry: self.registry.clone(),
+                repository: repository.to_string(),
+            },
+        }
+    }
+
+    /// The error for a non-success status on `repository` (`reference` for manifests).
+    pub(crate) fn status_error(&self, status: StatusCode, repository: &str, reference: Option<&str>) -> RegistryError {
+        let what = match reference {
+            Some(reference) => format!("the manifest of {repository}:{reference}"),
+            None => format!("the tag list of {repository}"),
+        };
+        match status {
+            StatusCode::NOT_FOUND => RegistryError::NotFound {
+                registry: self.registry.clone(),
+                repository: repository.to_string(),
+                reference: reference.unwrap_or("(tags)").to_string(),
+            },
+            StatusCode::FORBIDDEN => {
+                let credential = self.credential.get().cloned().flatten();
+                match credential {
+                    Some(credential) => RegistryError::Denied {
+                        registry: self.registry.clone(),
+                        repository: repository.to_string(),
+                        user: credential.display_user().to_string(),
+                        origin: credential.origin,
+                    },
+                    None => RegistryError::AuthRequired {
+                        registry: self.registry.clone(),
+                        repository: repository.to_string(),
+                    },
+                }
+            }
+            StatusCode::TOO_MANY_REQUESTS => RegistryError::RateLimited {
+                registry: self.registry.clone(),
+                retry_after: None,
+            },
+            s if s.is_server_error() => RegistryError::Unavailable {
+                registry: self.registry.clone(),
+                status: s.as_u16(),
+            },
+            s => RegistryError::UnexpectedStatus {
+                registry: self.registry.clone(),
+                status: s.as_u16(),
+                what,
+            },
+        }
+    }
+
+    pub(crate) fn transport_error(&self, error: reqwest::Error) -> RegistryError {
+        if error.is_timeout() {
+            return RegistryError::Timeout {
+                registry: self.registry.clone(),
+                timeout: self.settings.timeout,
+            };
+        }
+        // The chain of causes says what failed (DNS, refused, TLS); reqwest's own text would add
+        // the URL, and a token server's query string is nobody's business.
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            causes.push(cause.to_string());
+            source = cause.source();
+        }
+        let reason = if causes.is_empty() {
+            error.without_url().to_string()
+        } else {
+            causes.join(": ")
+        };
+        RegistryError::Unreachable {
+            registry: self.registry.clone(),
+            reason,
+        }
+    }
+
+    /// One logical request: counted, with a timeout, redirects followed by hand (Authorization
+    /// dropped when leaving the host), 429/503 retried per `Retry-After` with bounded backoff.
+    pub(crate) async fn send(
+        &self,
+        kind: RequestKind,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<(&'static str, String)>,
+    ) -> Result<Response, RegistryError> {
+        let mut attempt: u32 = 0;
+        loop {
+            let response = self
+                .send_following_redirects(kind, method.clone(), url.clone(), headers.clone(), body.clone())
+                .await?;
+            let status = response.status();
+            if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
+                return Ok(response);
+            }
+            let retry_after = retry_after(response.headers(), SystemTime::now());
+            let wait = retry_after.unwrap_or_else(|| {
+                self.settings
+                    .retry_base
+                    .saturating_mul(2u32.saturating_pow(attempt))
+                    .min(self.settings.max_retry_wait)
+            });
+            if attempt >= self.settings.max_retries || wait > self.settings.max_retry_wait {
+                return Err(if status == StatusCode::TOO_MANY_REQUESTS {
+                    RegistryError::RateLimited {
+                        registry: self.registry.clone(),
+                        retry_after,
+                    }
+                } else {
+                    RegistryError::Unavailable {
+                        registry: self.registry.clone(),
+                        status: status.as_u16(),
+                    }
+                });
+            }
+            tracing::info!(registry = %self.registry, %status, wait_ms = wait.as_millis() as u64, "registry asked to slow down; retrying");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn send_following_redirects(
+        &self,
+        kind: RequestKind,
+        mut method: Method,
+        mut url: Url,
+        mut headers: HeaderMap,
+        mut body: Option<(&'static str, String)>,
+    ) -> Result<Response, RegistryError> {
+        let origin = url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let mut request = self.http.request(method.clone(), url.clone()).headers(headers.clone());
+            if let Some((content_type, text)) = &body {
+                request = request.header(CONTENT_TYPE, *content_type).body(text.clone());
+            }
+            self.counters.add(kind);
+            let response = request.send().await.map_err(|e| self.transport_error(e))?;
+            self.record_rate_limit(response.headers());
+            if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
+                return Ok(response);
+            }
+            let Some(location) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()) else {
+                return Ok(response);
+            };
+            let next = url.join(location).map_err(|e| RegistryError::InvalidResponse {
+                registry: self.registry.clone(),
+                what: "a redirect".into(),
+                reason: format!("its Location is not a URL: {e}"),
+            })?;
+            if next.host_str() != origin.host_str() || next.port_or_known_default() != origin.port_or_known_default() {
+                // Credentials are for this registry only (a CDN must not see them).
+                headers.remove(AUTHORIZATION);
+            }
+            if matches!(
+                response.status(),
+                StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER
+            ) && method == Method::POST
+            {
+                method = Method::GET;
+                body = None;
+            }
+            url = next;
+        }
+        Err(RegistryError::TooManyRedirects {
+            registry: self.registry.clone(),
+        })
+    }
+
+    fn record_rate_limit(&self, headers: &HeaderMap) {
+        let parse = |name: &str| -> Option<(u64, Option<Duration>)> {
+            let value = headers.get(name)?.to_str().ok()?;
+            let mut parts = value.split(';');
+            let number = parts.next()?.trim().parse().ok()?;
+            let window = parts
+                .filter_map(|p| p.trim().strip_prefix("w="))
+                .find_map(|w| w.trim().parse().ok())
+                .map(Duration::from_secs);
+            Some((number, window))
+        };
+        let limit = parse("ratelimit-limit");
+        let remaining = parse("ratelimit-remaining");
+        if limit.is_none() && remaining.is_none() {
+            return;
+        }
+        *lock(&self.rate_limit) = Some(RateLimit {
+            limit: limit.map(|l| l.0),
+            remaining: remaining.map(|r| r.0),
+            window: limit.and_then(|l| l.1).or(remaining.and_then(|r| r.1)),
+        });
+    }
+}
+
+/// Keeps going when a thread panicked while holding a lock: the caches stay usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn challenges_of(response: &Response) -> Vec<Challenge> {
+    parse_challenges(
+        response
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+/// A scheme as registries spell it, for messages (`negotiate` -> `Negotiate`).
+fn scheme_name(scheme: &str) -> String {
+    let mut chars = scheme.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+fn sensitive(mut value: HeaderValue) -> HeaderValue {
+    value.set_sensitive(true);
+    value
+}
+
+pub(crate) fn basic_header(credential: &Credential) -> HeaderValue {
+    let raw = format!("{}:{}", credential.username, credential.secret.expose());
+    let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+    // Base64 is always a valid header value.
+    sensitive(HeaderValue::from_str(&format!("Basic {encoded}")).unwrap_or(HeaderValue::from_static("Basic")))
+}
+
+/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Time source for token expiry, kept in one place.
+pub(crate) fn now() -> (Instant, SystemTime) {
+    (Instant::now(), SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hub_is_served_by_registry_1() {
+        for name in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
+            assert_eq!(
+                endpoint_for(name, false).unwrap().as_str(),
+                "https://registry-1.docker.io/"
+            );
+        }
+        assert_eq!(endpoint_for("ghcr.io", false).unwrap().as_str(), "https://ghcr.io/");
+    }
+
+    #[test]
+    fn loopback_registries_use_plain_http() {
+        for (name, expected) in [
+            ("127.0.0.1:5001", "http://127.0.0.1:5001/"),
+            ("127.3.4.5:80", "http://127.3.4.5/"),
+            ("localhost:5000", "http://localhost:5000/"),
+            ("[::1]:5000", "http://[::1]:5000/"),
+            ("registry.corp:5000", "https://registry.corp:5000/"),
+            ("10.0.0.1:5000", "https://10.0.0.1:5000/"),
+        ] {
+            assert_eq!(endpoint_for(name, false).unwrap().as_str(), expected, "{name}");
+        }
+        assert_eq!(
+            endpoint_for("registry.corp:5000", true).unwrap().as_str(),
+            "http://registry.corp:5000/"
+        );
+    }
+
+    #[test]
+    fn retry_after_seconds_and_http_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers, SystemTime::now()), Some(Duration::from_secs(7)));
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        headers.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:30 GMT"));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(30)));
+        headers.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers, now), None);
+    }
+
+    #[test]
+    fn docker_hub_rate_limit_headers_are_read() {
+        let client = RegistryClient::new("docker.io", RegistrySettings::default()).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("ratelimit-limit", HeaderValue::from_static("100;w=21600"));
+        headers.insert("ratelimit-remaining", HeaderValue::from_static("76;w=21600"));
+        client.record_rate_limit(&headers);
+        assert_eq!(
+            client.rate_limit(),
+            Some(RateLimit {
+                limit: Some(100),
+                remaining: Some(76),
+                window: Some(Duration::from_secs(21600)),
+            })
+        );
+    }
+
+    #[test]
+    fn error_messages_name_registry_user_and_origin_and_have_codes() {
+        let error = RegistryError::AuthRefused {
+            registry: "127.0.0.1:5001".into(),
+            user: "alice".into(),
+            origin: CredentialOrigin::DockerConfig {
+                path: "/home/a/.docker/config.json".into(),
+            },
+        };
+        assert_eq!(
+            error.to_string(),
+            "registry 127.0.0.1:5001 refused the credentials for user alice (from docker config.json); run `tidewatch login 127.0.0.1:5001`"
+        );
+        assert_eq!(error.code(), "auth_refused");
+        let unsupported = RegistryError::UnsupportedAuth {
+            registry: "corp".into(),
+            schemes: vec!["Negotiate".into(), "Digest".into()],
+        };
+        assert!(unsupported.to_string().contains("Negotiate, Digest"));
+        assert!(!unsupported.to_string().contains("unsupported challenge type"));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "localhost",
+            "127.0.0.1",
+            "127.255.0.9",
+            "[::1]",
+            "::1",
+            "LOCALHOST",
+            "a.localhost",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in ["example.com", "10.0.0.1", "128.0.0.1", "localhost.example.com", "[::2]"] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+}
