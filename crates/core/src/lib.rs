@@ -1,7 +1,9 @@
 //! Tidewatch's domain: everything the desktop app, the CLI and the tests share. No Tauri here.
 
+pub mod credentials;
 pub mod engine;
 pub mod platform;
+pub mod registry;
 pub mod reference;
 pub mod version;
 

@@ -338,21 +338,25 @@ impl super::RegistryClient {
         if let Some(credential) = credential.as_ref().filter(|c| c.kind == SecretKind::IdentityToken) {
             // OAuth2 refresh-token grant (what `docker login` stores as identitytoken); servers
             // without the OAuth2 endpoint answer 400/401/404/405, and then the GET flow is tried.
-            let mut form = url::form_urlencoded::Serializer::new(String::new());
-            form.append_pair("grant_type", "refresh_token");
-            form.append_pair("refresh_token", credential.secret.expose());
-            form.append_pair("client_id", "tidewatch");
-            if let Some(service) = service {
-                form.append_pair("service", service);
-            }
-            form.append_pair("scope", &scopes.join(" "));
+            // Built in its own scope: the serializer is not Send and must not live across an await.
+            let body = {
+                let mut form = url::form_urlencoded::Serializer::new(String::new());
+                form.append_pair("grant_type", "refresh_token");
+                form.append_pair("refresh_token", credential.secret.expose());
+                form.append_pair("client_id", "tidewatch");
+                if let Some(service) = service {
+                    form.append_pair("service", service);
+                }
+                form.append_pair("scope", &scopes.join(" "));
+                form.finish()
+            };
             let response = self
                 .send(
                     RequestKind::Token,
                     Method::POST,
                     realm.clone(),
                     HeaderMap::new(),
-                    Some(("application/x-www-form-urlencoded", form.finish())),
+                    Some(("application/x-www-form-urlencoded", body)),
                 )
                 .await?;
             let status = response.status().as_u16();
