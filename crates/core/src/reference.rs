@@ -284,6 +284,17 @@ fn parse(input: &str) -> Result<Reference, ReferenceError> {
     }
 
     let (registry, path) = match name.split_once('/') {
+        // Docker takes `MyOrg/app` as a host `MyOrg`; it is almost always a mistyped namespace,
+        // and a lowercased host would read back as one, so say what is most likely wrong.
+        Some((first, _)) if !looks_like_registry_host(&first.to_ascii_lowercase()) && !first.starts_with('[') => {
+            if first.chars().any(|c| c.is_ascii_uppercase()) {
+                return Err(ReferenceError::Uppercase {
+                    input: err_input(),
+                    component: first.to_string(),
+                });
+            }
+            (DOCKER_HUB.to_string(), name)
+        }
         Some((first, path)) if looks_like_registry_host(first) => {
             (normalize_registry(validate_host(input, first)?), path)
         }
@@ -523,6 +534,7 @@ mod tests {
             ("", "empty"),
             ("nginx 1.25", "whitespace"),
             ("Nginx", "lowercase"),
+            ("MyOrg/app", "lowercase"),
             ("ghcr.io/Owner/image", "lowercase"),
             ("nginx:", "tag"),
             ("nginx:-x", "tag"),
