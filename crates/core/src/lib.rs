@@ -2,6 +2,8 @@
 
 pub mod credentials;
 pub mod engine;
+pub mod labels;
+pub mod mirror;
 pub mod platform;
 pub mod registry;
 pub mod reference;
