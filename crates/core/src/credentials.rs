@@ -115,7 +115,7 @@ impl Credential {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CredentialError {
     #[error("cannot read the Docker config {path}: {reason}")]
     DockerConfig { path: PathBuf, reason: String },
@@ -303,6 +303,16 @@ impl CredentialProvider for KeyringProvider {
             CredentialOrigin::Keyring,
         )))
     }
+}
+
+/// `tidewatch login REGISTRY`: stores the credential in the OS keyring under Tidewatch's service.
+pub fn login(registry: &str, username: &str, password: &Secret) -> Result<(), CredentialError> {
+    KeyringProvider::new(DEFAULT_KEYRING_SERVICE).store(registry, username, password)
+}
+
+/// `tidewatch logout REGISTRY`: removes it again; `Ok(false)` when there was none.
+pub fn logout(registry: &str) -> Result<bool, CredentialError> {
+    KeyringProvider::new(DEFAULT_KEYRING_SERVICE).delete(registry)
 }
 
 /// Docker's `config.json`: `auths`, `credHelpers`, `credsStore`.

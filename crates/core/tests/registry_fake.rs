@@ -79,7 +79,6 @@ type Handler = Arc<dyn Fn(&Request, &str) -> Reply + Send + Sync>;
 struct Fake {
     /// `127.0.0.1:PORT`, the registry name to give the client.
     host: String,
-    port: u16,
     log: Arc<Mutex<Vec<Request>>>,
 }
 
@@ -117,7 +116,7 @@ impl Fake {
                 });
             }
         });
-        Fake { host, port, log }
+        Fake { host, log }
     }
 
     fn requests(&self) -> Vec<Request> {
@@ -932,5 +931,4 @@ async fn rate_limit_headers_are_exposed() {
     client.manifest_digest("app", "1.0").await.unwrap();
     let limit = client.rate_limit().unwrap();
     assert_eq!((limit.limit, limit.remaining), (Some(100), Some(42)));
-    let _ = fake.port;
 }

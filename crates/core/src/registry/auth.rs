@@ -312,10 +312,12 @@ impl super::RegistryClient {
                 registry: self.registry.clone(),
                 reason: format!("the realm {realm:?} is not a URL: {e}"),
             })?;
-        let same_host = url.host_str() == self.endpoint.host_str()
+        // Plain HTTP only where the registry itself is plain HTTP on the same host, or loopback.
+        let same_plain_host = self.endpoint.scheme() == "http"
+            && url.host_str() == self.endpoint.host_str()
             && url.port_or_known_default() == self.endpoint.port_or_known_default();
         let loopback = url.host_str().is_some_and(super::is_loopback_host);
-        if url.scheme() != "https" && !same_host && !loopback {
+        if url.scheme() != "https" && !same_plain_host && !loopback {
             return Err(RegistryError::InsecureRealm {
                 registry: self.registry.clone(),
                 realm: url.to_string(),

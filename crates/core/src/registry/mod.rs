@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod manifest;
+pub mod pool;
 pub mod tags;
 
 use std::collections::{BTreeSet, HashMap};
@@ -21,7 +22,8 @@ use url::Url;
 use crate::credentials::{registry_key, Credential, CredentialError, CredentialOrigin, CredentialProvider};
 use auth::{choose, parse_challenges, pull_scope, Challenge, Token};
 
-pub use manifest::{ManifestDigest, PlatformManifest};
+pub use manifest::{Manifest, ManifestContent, ManifestDigest, PlatformManifest};
+pub use pool::RegistryPool;
 pub use tags::TagList;
 
 /// Redirects followed per request (registries redirect blobs to CDNs, rarely manifests).
@@ -46,6 +48,8 @@ pub struct RegistrySettings {
     pub max_retry_wait: Duration,
     /// First backoff when a 429/503 has no `Retry-After`; doubled per retry.
     pub retry_base: Duration,
+    /// Requests in flight at once to this registry (SPEC §1: bounded per registry).
+    pub max_concurrent: usize,
 }
 
 impl Default for RegistrySettings {
@@ -59,6 +63,7 @@ impl Default for RegistrySettings {
             max_retries: 3,
             max_retry_wait: Duration::from_secs(30),
             retry_base: Duration::from_secs(1),
+            max_concurrent: 8,
         }
     }
 }
@@ -86,6 +91,20 @@ pub struct RequestCounts {
 impl RequestCounts {
     pub fn total(&self) -> u64 {
         self.ping + self.token + self.head + self.get + self.tags
+    }
+}
+
+impl std::ops::Add for RequestCounts {
+    type Output = RequestCounts;
+
+    fn add(self, other: RequestCounts) -> RequestCounts {
+        RequestCounts {
+            ping: self.ping + other.ping,
+            token: self.token + other.token,
+            head: self.head + other.head,
+            get: self.get + other.get,
+            tags: self.tags + other.tags,
+        }
     }
 }
 
@@ -132,7 +151,7 @@ pub struct RateLimit {
 
 /// Everything that can go wrong talking to a registry, in words a user can act on. Never holds a
 /// secret.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RegistryError {
     #[error("cannot reach registry {registry}: {reason}")]
     Unreachable { registry: String, reason: String },
@@ -288,6 +307,7 @@ pub struct RegistryClient {
     extra_scopes: Mutex<HashMap<String, BTreeSet<String>>>,
     counters: Counters,
     rate_limit: Mutex<Option<RateLimit>>,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -352,7 +372,6 @@ impl RegistryClient {
             registry: registry.to_string(),
             endpoint,
             http,
-            settings,
             provider: None,
             credential: tokio::sync::OnceCell::new(),
             ping: tokio::sync::OnceCell::new(),
@@ -362,6 +381,8 @@ impl RegistryClient {
             extra_scopes: Mutex::new(HashMap::new()),
             counters: Counters::default(),
             rate_limit: Mutex::new(None),
+            in_flight: tokio::sync::Semaphore::new(settings.max_concurrent.max(1)),
+            settings,
         })
     }
 
@@ -526,7 +547,9 @@ impl RegistryClient {
             let Some(chosen) = chosen else {
                 return Err(self.unauthorized(&offered, used, repository).await);
             };
-            if retried || (chosen.is_basic() && used == AuthUsed::Basic) {
+            // Basic cannot get better by retrying: same credential, or none to offer.
+            let basic_hopeless = chosen.is_basic() && (used == AuthUsed::Basic || self.credential().await?.is_none());
+            if retried || basic_hopeless {
                 return Err(self.unauthorized(&offered, used, repository).await);
             }
             retried = true;
@@ -716,7 +739,11 @@ impl RegistryClient {
                 request = request.header(CONTENT_TYPE, *content_type).body(text.clone());
             }
             self.counters.add(kind);
-            let response = request.send().await.map_err(|e| self.transport_error(e))?;
+            let response = {
+                // Never closed, so acquiring only fails if it were; then go unbounded.
+                let _permit = self.in_flight.acquire().await.ok();
+                request.send().await.map_err(|e| self.transport_error(e))?
+            };
             self.record_rate_limit(response.headers());
             if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
                 return Ok(response);
@@ -729,7 +756,10 @@ impl RegistryClient {
                 what: "a redirect".into(),
                 reason: format!("its Location is not a URL: {e}"),
             })?;
-            if next.host_str() != origin.host_str() || next.port_or_known_default() != origin.port_or_known_default() {
+            if next.scheme() != origin.scheme()
+                || next.host_str() != origin.host_str()
+                || next.port_or_known_default() != origin.port_or_known_default()
+            {
                 // Credentials are for this registry only (a CDN must not see them).
                 headers.remove(AUTHORIZATION);
             }
