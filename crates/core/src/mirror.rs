@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::reference::{looks_like_registry_host, normalize_registry, Reference, DOCKER_HUB};
+use crate::reference::{looks_like_registry_host, normalize_registry, Reference, ReferenceError, DOCKER_HUB};
 
 /// More hops than any real cache hierarchy has; a longer chain is a loop in the rules.
 const MAX_HOPS: usize = 8;
@@ -139,7 +139,7 @@ impl Prefix {
         if host.is_empty() {
             return Err("the prefix is empty".into());
         }
-        if !looks_like_registry_host(host) {
+        if !looks_like_registry_host(&host.to_ascii_lowercase()) {
             return Err(format!(
                 "{host:?} is not a registry host; start with one, e.g. docker.io, ghcr.io or harbor.corp/dockerhub"
             ));
@@ -150,9 +150,7 @@ impl Prefix {
         } else {
             format!("{host}/{path}/x")
         };
-        let parsed: Reference = probe
-            .parse()
-            .map_err(|e: crate::reference::ReferenceError| e.to_string())?;
+        let parsed: Reference = probe.parse().map_err(|e: ReferenceError| prefix_error(trimmed, &e))?;
         let path: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
         Ok(Prefix {
             host: parsed.registry().to_string(),
@@ -179,6 +177,19 @@ impl Prefix {
         }
         path.push_str(rest);
         path
+    }
+}
+
+/// Says what is wrong with a prefix without the placeholder repository it was checked with.
+fn prefix_error(prefix: &str, error: &ReferenceError) -> String {
+    match error {
+        ReferenceError::InvalidHost { host, .. } => format!("{host:?} is not a valid host name or IP address"),
+        ReferenceError::InvalidPort { port, .. } => format!("port {port:?} is not a number between 1 and 65535"),
+        ReferenceError::Uppercase { component, .. } => format!("path {component:?} must be lowercase"),
+        ReferenceError::InvalidPathComponent { component, .. } => format!(
+            "path component {component:?} may only hold lowercase letters, digits and '.', '_' or '-' between them"
+        ),
+        _ => format!("{prefix:?} is not a host[:port][/path] prefix"),
     }
 }
 
@@ -501,7 +512,7 @@ fn parse_engine_mirror(url: &str) -> Result<EngineMirror, String> {
     }
     let probe: Reference = format!("{rest}/x")
         .parse()
-        .map_err(|e: crate::reference::ReferenceError| e.to_string())?;
+        .map_err(|e: ReferenceError| prefix_error(rest, &e))?;
     if !looks_like_registry_host(rest) {
         return Err("not a registry host".into());
     }
@@ -867,6 +878,10 @@ mod tests {
         let cases: &[(&str, &str, &str)] = &[
             ("", "docker.io", "empty"),
             ("harbor", "docker.io", "not a registry host"),
+            ("MyHarbor/x", "docker.io", "not a registry host"),
+            ("harbor.corp:0/x", "docker.io", "port \"0\""),
+            ("harbor.corp/a..b", "docker.io", "path component \"a..b\""),
+            ("bad_host.corp", "docker.io", "not a valid host name"),
             ("harbor.corp/dockerhub", "library", "not a registry host"),
             ("docker.io", "harbor.corp", "upstream, not a mirror"),
             ("harbor.corp/x", "harbor.corp/x/", "same prefix"),

@@ -63,8 +63,8 @@ pub enum ReferenceError {
     #[error("invalid image reference {input:?}: the name is {len} characters long; Docker allows at most 255")]
     NameTooLong { input: String, len: usize },
     #[error(
-        "invalid image reference {input:?}: a 64-character hexadecimal name looks like an image ID, not a \
-         reference; use the image's name or sha256:<id> with the engine"
+        "{input:?} is an image ID, not an image reference: it names one local image and no registry \
+         to check; use the image's name (e.g. nginx:1.25)"
     )]
     LooksLikeImageId { input: String },
 }
@@ -112,6 +112,49 @@ impl Reference {
     /// tell a digest-only reference apart check [`Reference::digest`] first.
     pub fn tag_or_latest(&self) -> &str {
         self.tag.as_deref().unwrap_or("latest")
+    }
+
+    /// What to ask the registry's manifest endpoint for: the digest when there is one (it is what
+    /// `docker pull` fetches, whatever the tag says), else the tag or `latest`.
+    pub fn manifest_reference(&self) -> &str {
+        self.digest.as_deref().unwrap_or_else(|| self.tag_or_latest())
+    }
+
+    /// Parses like [`FromStr`] and says, one line per rule, how the input was normalized
+    /// (for `tidewatch explain`).
+    pub fn parse_explained(input: &str) -> Result<(Reference, Vec<String>), ReferenceError> {
+        let reference: Reference = input.parse()?;
+        let mut steps = Vec::new();
+        let first = input.split('/').next().unwrap_or_default();
+        let written_host = input.contains('/') && looks_like_registry_host(first);
+        if !written_host {
+            steps.push(format!(
+                "no registry in {input:?}: Docker Hub ({DOCKER_HUB}) is the default"
+            ));
+        } else if !first.eq_ignore_ascii_case(&reference.registry) {
+            steps.push(format!("{first} is Docker Hub: normalized to {DOCKER_HUB}"));
+        } else if first != reference.registry {
+            steps.push(format!(
+                "host names are case-insensitive: {first} is {}",
+                reference.registry
+            ));
+        }
+        if reference.is_docker_hub() && !input.contains(&reference.repository) {
+            steps.push(format!(
+                "single-segment Docker Hub names are official images: {}",
+                reference.repository
+            ));
+        }
+        match (&reference.tag, &reference.digest) {
+            (None, None) => steps.push("no tag: latest is assumed".to_string()),
+            (Some(tag), Some(digest)) => steps.push(format!(
+                "pinned by digest {digest}: it is what runs; the tag {tag} is kept to say what to follow"
+            )),
+            (None, Some(digest)) => steps.push(format!("pinned by digest {digest}: no tag to follow")),
+            (Some(_), None) => {}
+        }
+        steps.push(format!("normalized: {reference}"));
+        Ok((reference, steps))
     }
 
     /// Whether the reference names a digest, so what runs cannot change under it.
@@ -306,7 +349,11 @@ fn parse(input: &str) -> Result<Reference, ReferenceError> {
     for component in path.split('/') {
         validate_path_component(input, component)?;
     }
-    if registry == DOCKER_HUB && path.len() == 64 && path.chars().all(|c| c.is_ascii_hexdigit()) {
+    let is_hex64 = |s: &str| s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit());
+    // `sha256:<id>` is how engines name a container's image when it was created by ID; read as a
+    // reference it would be an image `sha256` on Docker Hub with a tag, and be checked as one.
+    let image_id = path == "sha256" && tag.as_deref().is_some_and(is_hex64) && digest.is_none();
+    if registry == DOCKER_HUB && (is_hex64(path) || image_id) {
         return Err(ReferenceError::LooksLikeImageId { input: err_input() });
     }
     let repository = if registry == DOCKER_HUB && !path.contains('/') {
@@ -557,6 +604,7 @@ mod tests {
             ("a...b", "path component"),
             ("a___b", "path component"),
             ("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "image ID"),
+            ("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "image ID"),
             ("nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef@x", "digest"),
         ];
         for (input, needle) in cases {
@@ -626,6 +674,42 @@ mod tests {
         assert_eq!(r.tag(), Some("1.25"));
         assert_eq!(r.digest(), Some(D));
         assert_eq!(r.to_string(), format!("docker.io/library/nginx:1.25@{D}"));
+    }
+
+    #[test]
+    fn digest_wins_over_tag_for_the_manifest_to_fetch() {
+        let pinned: Reference = format!("nginx:1.25@{D}").parse().unwrap();
+        assert_eq!(pinned.manifest_reference(), D);
+        assert_eq!("nginx:1.25".parse::<Reference>().unwrap().manifest_reference(), "1.25");
+        assert_eq!("nginx".parse::<Reference>().unwrap().manifest_reference(), "latest");
+    }
+
+    #[test]
+    fn explained_parse_says_each_normalization() {
+        let (r, steps) = Reference::parse_explained("nginx").unwrap();
+        assert_eq!(r.to_string(), "docker.io/library/nginx");
+        assert_eq!(
+            steps,
+            [
+                "no registry in \"nginx\": Docker Hub (docker.io) is the default",
+                "single-segment Docker Hub names are official images: library/nginx",
+                "no tag: latest is assumed",
+                "normalized: docker.io/library/nginx",
+            ]
+        );
+        let (_, steps) = Reference::parse_explained("index.docker.io/bitnami/redis:7").unwrap();
+        assert_eq!(
+            steps,
+            [
+                "index.docker.io is Docker Hub: normalized to docker.io",
+                "normalized: docker.io/bitnami/redis:7"
+            ]
+        );
+        let (_, steps) = Reference::parse_explained("ghcr.io/o/i:1").unwrap();
+        assert_eq!(steps, ["normalized: ghcr.io/o/i:1"]);
+        let (_, steps) = Reference::parse_explained(&format!("ghcr.io/o/i:1@{D}")).unwrap();
+        assert!(steps[0].contains("the tag 1 is kept"), "{steps:?}");
+        assert!(Reference::parse_explained("Bad").is_err());
     }
 
     #[test]
