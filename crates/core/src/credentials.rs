@@ -198,26 +198,15 @@ impl ChainProvider {
 
 impl CredentialProvider for ChainProvider {
     fn credential_for(&self, registry: &str) -> Result<Option<Credential>, CredentialError> {
-        let mut first_error = None;
         for provider in &self.providers {
             match provider.credential_for(registry) {
                 Ok(Some(credential)) => return Ok(Some(credential)),
                 Ok(None) => {}
-                Err(error) => {
-                    tracing::warn!(registry, %error, "credential source failed; trying the next one");
-                    first_error.get_or_insert(error);
-                }
+                // The user learns why a private image is then tried anonymously.
+                Err(error) => tracing::warn!(registry, %error, "credential source failed; trying the next one"),
             }
         }
-        match first_error {
-            // Every source that answered had nothing; report a failure only if one failed, so the
-            // user learns why a private image is treated anonymously. Anonymous is still tried.
-            Some(error) => {
-                tracing::debug!(registry, %error, "continuing anonymously");
-                Ok(None)
-            }
-            None => Ok(None),
-        }
+        Ok(None)
     }
 }
 

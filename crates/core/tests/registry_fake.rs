@@ -932,3 +932,42 @@ async fn rate_limit_headers_are_exposed() {
     let limit = client.rate_limit().unwrap();
     assert_eq!((limit.limit, limit.remaining), (Some(100), Some(42)));
 }
+
+#[tokio::test]
+async fn open_registry_is_read_anonymously_without_asking_for_credentials() {
+    let fake = Fake::start(|request, _| match request.path() {
+        "/v2/" => reply(200),
+        _ => manifest_head(DIGEST_A),
+    })
+    .await;
+    let client = fake.client(fast_settings()).with_credential(Credential::password(
+        "alice",
+        SENTINEL,
+        CredentialOrigin::Explicit,
+    ));
+    client.manifest_digest("app", "1.0").await.unwrap();
+    client.manifest_digest("app", "1.0").await.unwrap();
+    assert_eq!(client.request_counts(), counts(1, 0, 2, 0, 0));
+    assert!(fake.requests().iter().all(|r| r.header("authorization").is_none()));
+}
+
+#[tokio::test]
+async fn token_server_refusing_anonymous_callers_says_to_log_in() {
+    let fake = Fake::start(bearer_registry(|_, _| reply(401).json("{}"), |_, _| Ok(()))).await;
+    let error = fake
+        .client(fast_settings())
+        .manifest_digest("team/app", "1.0")
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "auth_required", "{error}");
+    assert!(error.to_string().contains("team/app"), "{error}");
+}
+
+#[tokio::test]
+async fn basic_challenge_without_credentials_fails_without_a_pointless_retry() {
+    let fake = Fake::start(|_, _| reply(401).header("WWW-Authenticate", r#"Basic realm="fake""#)).await;
+    let client = fake.client(fast_settings());
+    let error = client.manifest_digest("app", "1.0").await.unwrap_err();
+    assert_eq!(error.code(), "auth_required", "{error}");
+    assert_eq!(client.request_counts(), counts(1, 0, 1, 0, 0));
+}

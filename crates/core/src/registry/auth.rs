@@ -312,6 +312,12 @@ impl super::RegistryClient {
                 registry: self.registry.clone(),
                 reason: format!("the realm {realm:?} is not a URL: {e}"),
             })?;
+        if url.scheme() != "https" && url.scheme() != "http" {
+            return Err(RegistryError::InvalidChallenge {
+                registry: self.registry.clone(),
+                reason: format!("the realm {url} is not HTTP(S)"),
+            });
+        }
         // Plain HTTP only where the registry itself is plain HTTP on the same host, or loopback.
         let same_plain_host = self.endpoint.scheme() == "http"
             && url.host_str() == self.endpoint.host_str()
@@ -323,17 +329,18 @@ impl super::RegistryClient {
                 realm: url.to_string(),
             });
         }
-        if url.scheme() != "https" && url.scheme() != "http" {
-            return Err(RegistryError::InvalidChallenge {
-                registry: self.registry.clone(),
-                reason: format!("the realm {url} is not HTTP(S)"),
-            });
-        }
         Ok(url)
     }
 
     async fn fetch_token(&self, challenge: &Challenge, scopes: &[String]) -> Result<Token, RegistryError> {
         let realm = self.realm_url(challenge)?;
+        // For messages: the repository of the first `repository:<name>:<actions>` scope.
+        let repository = scopes
+            .iter()
+            .find_map(|s| s.strip_prefix("repository:"))
+            .and_then(|s| s.rsplit_once(':'))
+            .map(|(name, _)| name.to_string())
+            .unwrap_or_default();
         let service = challenge.param("service").filter(|s| !s.is_empty());
         let credential = self.credential().await?;
 
@@ -363,7 +370,7 @@ impl super::RegistryClient {
                 .await?;
             let status = response.status().as_u16();
             if !matches!(status, 400 | 401 | 404 | 405) {
-                return self.read_token(response, &realm, Some(credential)).await;
+                return self.read_token(response, &realm, Some(credential), &repository).await;
             }
             tracing::debug!(registry = %self.registry, status, "OAuth2 token endpoint refused; trying GET");
         }
@@ -384,7 +391,8 @@ impl super::RegistryClient {
             headers.insert(AUTHORIZATION, super::basic_header(credential));
         }
         let response = self.send(RequestKind::Token, Method::GET, url, headers, None).await?;
-        self.read_token(response, &realm, credential.as_ref()).await
+        self.read_token(response, &realm, credential.as_ref(), &repository)
+            .await
     }
 
     async fn read_token(
@@ -392,6 +400,7 @@ impl super::RegistryClient {
         response: reqwest::Response,
         realm: &Url,
         credential: Option<&Credential>,
+        repository: &str,
     ) -> Result<Token, RegistryError> {
         let status = response.status();
         let realm_text = realm.as_str().to_string();
@@ -402,10 +411,10 @@ impl super::RegistryClient {
                     user: credential.display_user().to_string(),
                     origin: credential.origin.clone(),
                 },
-                None => RegistryError::TokenServer {
+                // Anonymous tokens refused: this registry wants a login for everything.
+                None => RegistryError::AuthRequired {
                     registry: self.registry.clone(),
-                    realm: realm_text,
-                    status: status.as_u16(),
+                    repository: repository.to_string(),
                 },
             });
         }
@@ -744,6 +753,87 @@ mod tests {
         ] {
             let _ = one(input);
         }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn quote(value: &str) -> String {
+            format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+        }
+
+        proptest! {
+            #[test]
+            fn parser_never_panics(input in "\\PC{0,80}") {
+                let _ = parse_challenges([input.as_str()]);
+            }
+
+            #[test]
+            fn formatted_challenges_parse_back(
+                challenges in proptest::collection::vec(
+                    (
+                        "[A-Za-z][A-Za-z0-9-]{0,8}",
+                        proptest::collection::btree_map("[a-z][a-z0-9_]{0,6}", "[ -~]{0,16}", 0..4),
+                    ),
+                    1..4,
+                ),
+                spaces in "[ \t]{0,2}",
+            ) {
+                let header = challenges
+                    .iter()
+                    .map(|(scheme, params)| {
+                        let params: Vec<String> = params
+                            .iter()
+                            .map(|(k, v)| format!("{k}{spaces}={spaces}{}", quote(v)))
+                            .collect();
+                        format!("{scheme} {}", params.join(&format!(",{spaces}")))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let parsed = parse_challenges([header.as_str()]);
+                prop_assert_eq!(parsed.len(), challenges.len(), "{}", header);
+                for (got, (scheme, params)) in parsed.iter().zip(&challenges) {
+                    prop_assert_eq!(&got.scheme, &scheme.to_ascii_lowercase());
+                    prop_assert_eq!(&got.params, params, "{}", header);
+                }
+            }
+        }
+    }
+
+    fn realm_of(registry: &str, realm: &str) -> Result<Url, RegistryError> {
+        let client = super::super::RegistryClient::new(registry, Default::default()).unwrap();
+        client.realm_url(&challenge("bearer", &[("realm", realm)]))
+    }
+
+    #[test]
+    fn realm_must_be_https_unless_same_plain_host_or_loopback() {
+        assert!(realm_of("ghcr.io", "https://ghcr.io/token").is_ok());
+        assert!(realm_of("docker.io", "https://auth.docker.io/token").is_ok());
+        assert!(realm_of("127.0.0.1:5000", "http://127.0.0.1:5001/token").is_ok());
+        assert!(realm_of("127.0.0.1:5000", "http://localhost:5001/token").is_ok());
+        assert_eq!(
+            realm_of("127.0.0.1:5000", "/token").unwrap().as_str(),
+            "http://127.0.0.1:5000/token"
+        );
+        for (registry, realm) in [
+            ("ghcr.io", "http://auth.example.com/token"),
+            // Same host but a downgrade from the registry's HTTPS.
+            ("ghcr.io", "http://ghcr.io/token"),
+            ("127.0.0.1:5000", "http://auth.example.com/token"),
+        ] {
+            let error = realm_of(registry, realm).unwrap_err();
+            assert_eq!(error.code(), "insecure_realm", "{registry} {realm}");
+        }
+        assert_eq!(
+            realm_of("ghcr.io", "ftp://ghcr.io/token").unwrap_err().code(),
+            "invalid_challenge"
+        );
+        let no_realm = super::super::RegistryClient::new("ghcr.io", Default::default())
+            .unwrap()
+            .realm_url(&challenge("bearer", &[("service", "x")]))
+            .unwrap_err();
+        assert_eq!(no_realm.code(), "invalid_challenge");
     }
 
     #[test]
