@@ -971,3 +971,25 @@ async fn basic_challenge_without_credentials_fails_without_a_pointless_retry() {
     assert_eq!(error.code(), "auth_required", "{error}");
     assert_eq!(client.request_counts(), counts(1, 0, 1, 0, 0));
 }
+
+#[tokio::test]
+async fn names_that_would_escape_the_repository_path_are_refused_before_any_request() {
+    let fake = Fake::start(|_, _| reply(200)).await;
+    let client = fake.client(fast_settings());
+    for (repository, reference) in [
+        ("../../admin", "1.0"),
+        ("app", "1.0?x=y"),
+        ("app", "../../../v2/_catalog"),
+        ("app/", "1.0"),
+        ("", "1.0"),
+        ("app", "%2e%2e"),
+    ] {
+        let error = client.manifest_digest(repository, reference).await.unwrap_err();
+        assert_eq!(error.code(), "invalid_reference", "{repository} {reference}: {error}");
+    }
+    assert_eq!(
+        client.list_tags("a/../b").await.unwrap_err().code(),
+        "invalid_reference"
+    );
+    assert_eq!(client.request_counts().total(), 0);
+}

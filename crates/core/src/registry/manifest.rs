@@ -157,7 +157,7 @@ pub fn index_platforms(index: &ImageIndex) -> Vec<String> {
 
 impl RegistryClient {
     fn manifest_url(&self, repository: &str, reference: &str) -> Result<url::Url, RegistryError> {
-        self.url(&format!("/v2/{repository}/manifests/{reference}"))
+        self.repository_url(repository, &format!("manifests/{reference}"), Some(reference))
     }
 
     /// The digest `reference` (a tag or digest) points at: one HEAD (which Docker Hub does not

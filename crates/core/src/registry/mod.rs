@@ -241,6 +241,8 @@ pub enum RegistryError {
     CrossHostLink { registry: String, link: String },
     #[error("registry {registry} redirected too many times")]
     TooManyRedirects { registry: String },
+    #[error("{name:?} is not a valid repository name or tag for registry {registry}")]
+    InvalidName { registry: String, name: String },
     #[error("registry {registry} is misconfigured: {reason}")]
     Config { registry: String, reason: String },
     #[error(transparent)]
@@ -271,6 +273,7 @@ impl RegistryError {
             RegistryError::PlatformNotFound { .. } => "platform_not_found",
             RegistryError::CrossHostLink { .. } => "cross_host_link",
             RegistryError::TooManyRedirects { .. } => "too_many_redirects",
+            RegistryError::InvalidName { .. } => "invalid_reference",
             RegistryError::Config { .. } => "config",
             RegistryError::Credentials(e) => e.code(),
         }
@@ -424,6 +427,41 @@ impl RegistryClient {
     /// Docker Hub's quota as last reported (`None` for registries that do not report one).
     pub fn rate_limit(&self) -> Option<RateLimit> {
         *lock(&self.rate_limit)
+    }
+
+    /// The URL of `/v2/<repository>/<rest>`, refusing names that would escape that path
+    /// (`..`, `?`, `#`, `%`): they come from container labels and configs, not only from us.
+    pub(crate) fn repository_url(
+        &self,
+        repository: &str,
+        rest: &str,
+        reference: Option<&str>,
+    ) -> Result<Url, RegistryError> {
+        let invalid = |name: &str| RegistryError::InvalidName {
+            registry: self.registry.clone(),
+            name: name.to_string(),
+        };
+        let repository_ok = !repository.is_empty()
+            && repository.split('/').all(|s| {
+                !s.is_empty()
+                    && s != "."
+                    && s != ".."
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            });
+        if !repository_ok {
+            return Err(invalid(repository));
+        }
+        if let Some(reference) = reference {
+            let reference_ok = !reference.is_empty()
+                && !reference.starts_with(['.', '-'])
+                && reference
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.:+-".contains(c));
+            if !reference_ok {
+                return Err(invalid(reference));
+            }
+        }
+        self.url(&format!("/v2/{repository}/{rest}"))
     }
 
     pub(crate) fn url(&self, path: &str) -> Result<Url, RegistryError> {

@@ -64,7 +64,7 @@ fn same_origin(a: &Url, b: &Url) -> bool {
 impl RegistryClient {
     /// Every tag of `repository`, page by page as the registry links them.
     pub async fn list_tags(&self, repository: &str) -> Result<TagList, RegistryError> {
-        let mut url = self.url(&format!("/v2/{repository}/tags/list"))?;
+        let mut url = self.repository_url(repository, "tags/list", None)?;
         url.query_pairs_mut()
             .append_pair("n", &self.settings.tag_page_size.to_string());
         let mut seen: HashSet<String> = HashSet::new();
