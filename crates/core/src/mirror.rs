@@ -203,6 +203,7 @@ impl fmt::Display for Prefix {
     }
 }
 
+#[derive(Debug, Clone)]
 struct UserRule {
     mirror: Prefix,
     upstream: Prefix,
@@ -285,7 +286,9 @@ struct EngineMirror {
     url: String,
 }
 
-/// Resolves references to their upstream and the endpoints to ask. Pure: no I/O.
+/// Resolves references to their upstream and the endpoints to ask. Pure: no I/O. The default
+/// knows the built-in accelerators only.
+#[derive(Debug, Clone, Default)]
 pub struct MirrorResolver {
     rules: Vec<UserRule>,
     engine_mirrors: Vec<EngineMirror>,
@@ -544,7 +547,7 @@ mod tests {
     }
 
     fn builtins_only() -> MirrorResolver {
-        MirrorResolver::new(&[], &[]).unwrap()
+        MirrorResolver::default()
     }
 
     fn names(res: &Resolution) -> Vec<String> {

@@ -191,9 +191,15 @@ impl Version {
         self.build
     }
 
-    /// Whether `other` may replace this version at all: same prefix, suffix family and part count.
+    /// Whether `other` may replace this version at all: same prefix, suffix family and part count,
+    /// and a first part at most one digit longer. `16` -> `1234567` is an all-digit commit hash or
+    /// another numbering scheme, never an update; `9` -> `10` is.
     pub fn is_comparable(&self, other: &Version) -> bool {
-        self.prefix == other.prefix && self.family == other.family && self.numbers.len() == other.numbers.len()
+        let digits = |v: &Version| v.numbers.first().map_or(0, |n| n.checked_ilog10().unwrap_or(0) + 1);
+        self.prefix == other.prefix
+            && self.family == other.family
+            && self.numbers.len() == other.numbers.len()
+            && digits(other) <= digits(self) + 1
     }
 
     /// Version precedence alone: numbers, then release above pre-release, then build number.
@@ -246,14 +252,15 @@ impl fmt::Display for Version {
     }
 }
 
-/// `rc1`, `rc.1`, `beta`, `alpha2`, `preview`, `dev20240115`; when attached to the core, also
-/// Python's short `a1`/`b1`/`c1` (which after a `-` would be too easily a flavour name).
+/// `rc1`, `rc.1`, `beta`, `alpha2`, `preview`; when attached to the core, also `dev20240115` and
+/// Python's short `a1`/`b1`/`c1` (which after a `-` would too easily be a flavour name).
 fn parse_pre(text: &str, attached: bool) -> Option<PreRelease> {
     let lower = text.to_ascii_lowercase();
     let split = lower.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(lower.len());
     let (word, number) = lower.split_at(split);
     let stage = match word {
-        "dev" => PreStage::Dev,
+        // After a `-`, `dev` is a flavour (`8.3-dev`: with build tools), not a pre-release.
+        "dev" if attached => PreStage::Dev,
         "alpha" => PreStage::Alpha,
         "beta" => PreStage::Beta,
         "pre" | "preview" => PreStage::Preview,
@@ -520,6 +527,13 @@ mod tests {
             ("1.2.3", "1.2.3", None),
             ("1.2.3", "1.2.2", None),
             ("1.2.3", &hash, None),
+            ("16", "1234567", None),         // an all-digit commit hash
+            ("1.0", "2024.01", None),        // a switch of numbering scheme
+            ("9", "10", Some(Major)),
+            ("99.1", "100.0", Some(Major)),
+            ("20240115", "20240116", Some(Major)),
+            ("8.3-dev", "8.4", None),        // `-dev` is a flavour after a dash
+            ("8.3-dev", "8.4-dev", Some(Minor)),
         ];
         assert!(rows.len() >= 60);
         for (current, candidate, expected) in rows {
