@@ -92,8 +92,9 @@ impl LabelPolicy {
 
 fn parse_bool(label: &str, value: &str) -> Result<bool, LabelError> {
     match value.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" => Ok(true),
-        "false" | "no" | "off" | "0" => Ok(false),
+        // Diun reads its labels with Go's ParseBool, which also takes `t` and `f`.
+        "true" | "t" | "yes" | "on" | "1" => Ok(true),
+        "false" | "f" | "no" | "off" | "0" => Ok(false),
         _ => Err(LabelError::NotBoolean {
             label: label.to_string(),
             value: value.to_string(),
@@ -152,6 +153,7 @@ mod tests {
             (&[("tidewatch.enable", " TRUE ")], Some(true)),
             (&[("tidewatch.enable", "no")], Some(false)),
             (&[("tidewatch.enable", "1")], Some(true)),
+            (&[("diun.enable", "F")], Some(false)),
             (&[("com.example.other", "x")], None),
         ];
         for (pairs, expected) in cases {
