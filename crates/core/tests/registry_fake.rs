@@ -993,3 +993,19 @@ async fn names_that_would_escape_the_repository_path_are_refused_before_any_requ
     );
     assert_eq!(client.request_counts().total(), 0);
 }
+
+#[tokio::test]
+async fn exhausted_docker_hub_quota_is_not_retried() {
+    let fake = Fake::start(|request, _| match request.path() {
+        "/v2/" => reply(200),
+        _ => reply(429)
+            .header("ratelimit-limit", "100;w=21600")
+            .header("ratelimit-remaining", "0;w=21600"),
+    })
+    .await;
+    let client = fake.client(fast_settings());
+    let error = client.manifest_digest("library/nginx", "1.25").await.unwrap_err();
+    assert_eq!(error.code(), "rate_limited", "{error}");
+    assert_eq!(client.request_counts().head, 1);
+    assert_eq!(client.rate_limit().unwrap().remaining, Some(0));
+}

@@ -224,10 +224,28 @@ pub(crate) struct TokenResponse {
     pub token: Option<String>,
     #[serde(default)]
     pub access_token: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_seconds")]
     pub expires_in: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_string")]
     pub issued_at: Option<String>,
+}
+
+/// `expires_in` as a number, a float or a numeric string (all seen in the wild); anything else
+/// counts as absent rather than failing the whole token.
+fn lenient_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(match value {
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+fn lenient_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(value.as_str().map(str::to_string))
 }
 
 impl TokenResponse {
@@ -844,6 +862,11 @@ mod tests {
         assert_eq!(a.into_token(now, wall).unwrap().value, "t1");
         let b: TokenResponse = serde_json::from_str(r#"{"access_token":"t2","expires_in":300}"#).unwrap();
         assert_eq!(b.into_token(now, wall).unwrap().value, "t2");
+        let odd: TokenResponse = serde_json::from_str(r#"{"token":"t3","expires_in":"300","issued_at":12}"#).unwrap();
+        assert_eq!(odd.expires_in, Some(300));
+        assert_eq!(odd.issued_at, None);
+        let float: TokenResponse = serde_json::from_str(r#"{"token":"t4","expires_in":299.5}"#).unwrap();
+        assert_eq!(float.expires_in, Some(299));
         let none: TokenResponse = serde_json::from_str(r#"{"expires_in":300}"#).unwrap();
         assert!(none.into_token(now, wall).is_none());
     }

@@ -743,7 +743,11 @@ impl RegistryClient {
                     .saturating_mul(2u32.saturating_pow(attempt))
                     .min(self.settings.max_retry_wait)
             });
-            if attempt >= self.settings.max_retries || wait > self.settings.max_retry_wait {
+            // Docker Hub's pull quota: with nothing remaining, waiting seconds will not help.
+            let quota_exhausted = status == StatusCode::TOO_MANY_REQUESTS
+                && retry_after.is_none()
+                && self.rate_limit().is_some_and(|r| r.remaining == Some(0));
+            if attempt >= self.settings.max_retries || wait > self.settings.max_retry_wait || quota_exhausted {
                 return Err(if status == StatusCode::TOO_MANY_REQUESTS {
                     RegistryError::RateLimited {
                         registry: self.registry.clone(),
