@@ -331,16 +331,34 @@ pub fn is_loopback_host(host: &str) -> bool {
 }
 
 /// The API endpoint for a registry name: Docker Hub is served by `registry-1.docker.io`;
-/// loopback and `insecure` registries use plain HTTP.
+/// loopback and `insecure` registries use plain HTTP. A name given as a URL (engines report
+/// `registry-mirrors` that way) keeps its scheme.
 pub fn endpoint_for(registry: &str, insecure: bool) -> Result<Url, String> {
-    let host = if registry_key(registry) == "docker.io" {
+    let trimmed = registry.trim();
+    let (explicit_scheme, name) = match trimmed.split_once("://") {
+        Some((scheme @ ("http" | "https"), rest)) => (Some(scheme), rest),
+        Some((scheme, _)) => {
+            return Err(format!(
+                "{trimmed:?} is not a registry host: {scheme}:// is not HTTP(S)"
+            ))
+        }
+        None => (None, trimmed),
+    };
+    let host = if registry_key(name) == "docker.io" {
         "registry-1.docker.io".to_string()
     } else {
-        registry.trim().trim_end_matches('/').to_string()
+        name.split('/').next().unwrap_or_default().to_string()
     };
+    if host.is_empty() {
+        return Err(format!("{trimmed:?} is not a registry host"));
+    }
     let probe = Url::parse(&format!("http://{host}/")).map_err(|e| format!("{host:?} is not a registry host: {e}"))?;
     let loopback = probe.host_str().is_some_and(is_loopback_host);
-    let scheme = if insecure || loopback { "http" } else { "https" };
+    let scheme = match explicit_scheme {
+        Some(scheme) => scheme,
+        None if insecure || loopback => "http",
+        None => "https",
+    };
     Url::parse(&format!("{scheme}://{host}/")).map_err(|e| format!("{host:?} is not a registry host: {e}"))
 }
 
@@ -926,6 +944,17 @@ mod tests {
             endpoint_for("registry.corp:5000", true).unwrap().as_str(),
             "http://registry.corp:5000/"
         );
+        assert_eq!(
+            endpoint_for("https://mirror.example.com/", false).unwrap().as_str(),
+            "https://mirror.example.com/"
+        );
+        assert_eq!(
+            endpoint_for("http://mirror.corp:5000", false).unwrap().as_str(),
+            "http://mirror.corp:5000/"
+        );
+        assert!(endpoint_for("ftp://x", false).is_err());
+        assert!(endpoint_for("", false).is_err());
+        assert!(endpoint_for("bad host", false).is_err());
     }
 
     #[test]
