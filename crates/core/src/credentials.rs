@@ -310,6 +310,8 @@ pub struct DockerConfigProvider {
     path: PathBuf,
     /// Directory searched first for `docker-credential-*` programs (tests); then `PATH`.
     helper_dir: Option<PathBuf>,
+    /// How long a helper may take (one waiting for a locked keychain must not stall a check).
+    helper_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -356,6 +358,7 @@ impl DockerConfigProvider {
         DockerConfigProvider {
             path: path.into(),
             helper_dir: None,
+            helper_timeout: std::time::Duration::from_secs(30),
         }
     }
 
@@ -372,6 +375,11 @@ impl DockerConfigProvider {
     /// Looks for `docker-credential-*` programs in `dir` before `PATH`.
     pub fn with_helper_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.helper_dir = Some(dir.into());
+        self
+    }
+
+    pub fn with_helper_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.helper_timeout = timeout;
         self
     }
 
@@ -441,6 +449,25 @@ impl DockerConfigProvider {
             // A helper may exit without reading (broken pipe); its exit status and output decide.
             if let Err(e) = stdin.write_all(server.as_bytes()) {
                 tracing::debug!(helper, error = %e, "credential helper did not read its input");
+            }
+        }
+        // Answers are a few hundred bytes, far below a pipe's buffer, so polling cannot deadlock.
+        let started = std::time::Instant::now();
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if started.elapsed() < self.helper_timeout => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(fail(format!(
+                        "{program} did not answer within {}s",
+                        self.helper_timeout.as_secs_f32()
+                    )));
+                }
+                Err(e) => return Err(fail(format!("{program} did not finish: {e}"))),
             }
         }
         let output = child
@@ -752,6 +779,21 @@ mod tests {
         let message = provider.credential_for("x.example").unwrap_err().to_string();
         assert!(message.contains("docker-credential-bad"), "{message}");
         assert!(!message.contains(SENTINEL), "{message}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn hanging_cred_helper_is_killed_after_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        write_helper(dir.path(), "slow", "#!/bin/sh\nexec sleep 10\n");
+        let path = write_config(dir.path(), r#"{"credsStore":"slow"}"#);
+        let provider = DockerConfigProvider::new(&path)
+            .with_helper_dir(dir.path())
+            .with_helper_timeout(std::time::Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let message = provider.credential_for("x.example").unwrap_err().to_string();
+        assert!(message.contains("did not answer"), "{message}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]
