@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidewatch_core::credentials::{
-    Credential, CredentialOrigin, CredentialProvider, DockerConfigProvider, KeyringProvider, Secret,
+    ChainProvider, Credential, CredentialOrigin, CredentialProvider, DockerConfigProvider, KeyringProvider, Secret,
 };
 use tidewatch_core::platform::Platform;
-use tidewatch_core::registry::{RegistryClient, RegistrySettings, RequestCounts};
+use tidewatch_core::registry::{RegistryClient, RegistryPool, RegistrySettings, RequestCounts};
 use tidewatch_lab::{Lab, FIXTURE_MULTI_ARCH, FIXTURE_TAGS};
 
 fn client(registry: &str) -> RegistryClient {
@@ -298,11 +298,60 @@ async fn multi_arch_index_resolves_per_platform() {
     }
 }
 
+/// Points this process's Secret Service client at the lab's session bus (gnome-keyring lives
+/// there); every test sets the same value, so concurrent calls agree.
+fn use_lab_keyring(lab: &Lab) {
+    std::env::set_var("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"));
+}
+
+#[tokio::test]
+async fn pool_reads_credentials_from_the_keyring_before_docker_config() {
+    let lab = Lab::require();
+    use_lab_keyring(&lab);
+    let service = format!("tidewatch-test-pool-{}", std::process::id());
+    let keyring = KeyringProvider::new(&service);
+    let registry = lab.basic_registry();
+    let user = lab.var("TIDEWATCH_LAB_BASIC_USER");
+    keyring
+        .store(registry, user, &Secret::new(lab.var("TIDEWATCH_LAB_BASIC_PASSWORD")))
+        .unwrap();
+    // Docker's config holds a wrong password: the keyring's entry must win.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({"auths": {registry: {"username": user, "password": "stale"}}}).to_string(),
+    )
+    .unwrap();
+    let chain = ChainProvider::new(vec![
+        Arc::new(keyring.clone()),
+        Arc::new(DockerConfigProvider::new(&config)),
+    ]);
+    let pool = RegistryPool::new(RegistrySettings::default()).with_provider(Arc::new(chain));
+    let result = pool
+        .client(registry)
+        .unwrap()
+        .manifest_digest("fixtures/app", "latest")
+        .await;
+    keyring.delete(registry).unwrap();
+    result.unwrap();
+    // And without the keyring entry, the stale Docker config password is refused, by origin.
+    let chain = ChainProvider::new(vec![Arc::new(keyring), Arc::new(DockerConfigProvider::new(&config))]);
+    let pool = RegistryPool::new(RegistrySettings::default()).with_provider(Arc::new(chain));
+    let error = pool
+        .client(registry)
+        .unwrap()
+        .manifest_digest("fixtures/app", "latest")
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("(from docker config.json)"), "{error}");
+    assert_eq!(pool.request_counts(), counts(1, 0, 1));
+}
+
 #[test]
 fn keyring_stores_reads_and_deletes_in_the_lab_session() {
     let lab = Lab::require();
-    // The lab's session bus hosts gnome-keyring; this process talks to no other.
-    std::env::set_var("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"));
+    use_lab_keyring(&lab);
     let service = format!("tidewatch-test-{}", std::process::id());
     let provider = KeyringProvider::new(&service);
     let registry = "keyring.test.example:5000";
