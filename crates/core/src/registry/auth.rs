@@ -751,6 +751,30 @@ mod tests {
     }
 
     #[test]
+    fn rfc_7235_newauth_example_in_one_header() {
+        // RFC 7235 §4.1's example, which browsers famously got wrong in a single header.
+        let parsed = one(r#"Newauth realm="apps", type=1, title="Login to \"apps\"", Basic realm="simple""#);
+        assert_eq!(
+            parsed,
+            vec![
+                challenge(
+                    "newauth",
+                    &[("realm", "apps"), ("type", "1"), ("title", r#"Login to "apps""#)]
+                ),
+                challenge("basic", &[("realm", "simple")]),
+            ]
+        );
+        assert!(choose(&parsed).unwrap().is_basic());
+    }
+
+    #[test]
+    fn bearer_after_negotiate_and_ntlm_in_one_header() {
+        let parsed = one(r#"Negotiate, NTLM, Bearer realm="https://corp.example/token",service="corp""#);
+        assert_eq!(parsed.len(), 3);
+        assert_eq!(choose(&parsed).unwrap().param("service"), Some("corp"));
+    }
+
+    #[test]
     fn first_duplicate_param_wins() {
         let parsed = one(r#"Bearer realm="first",realm="second""#);
         assert_eq!(parsed[0].param("realm"), Some("first"));
