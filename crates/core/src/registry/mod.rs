@@ -280,6 +280,17 @@ impl RegistryError {
     }
 }
 
+/// `{"code", "message"}`, the shape the app and the CLI's JSON use for errors.
+impl Serialize for RegistryError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut state = serializer.serialize_struct("RegistryError", 2)?;
+        state.serialize_field("code", self.code())?;
+        state.serialize_field("message", &self.to_string())?;
+        state.end()
+    }
+}
+
 /// What a request carried, to word a refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AuthUsed {
@@ -1005,6 +1016,9 @@ mod tests {
             schemes: vec!["Negotiate".into(), "Digest".into()],
         };
         assert!(unsupported.to_string().contains("Negotiate, Digest"));
+        let json = serde_json::to_value(&unsupported).unwrap();
+        assert_eq!(json["code"], "unsupported_auth");
+        assert_eq!(json["message"], unsupported.to_string());
         assert!(!unsupported.to_string().contains("unsupported challenge type"));
     }
 
