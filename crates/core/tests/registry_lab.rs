@@ -366,3 +366,25 @@ fn keyring_stores_reads_and_deletes_in_the_lab_session() {
     assert!(provider.credential_for(registry).unwrap().is_none());
     assert!(!provider.delete(registry).unwrap());
 }
+
+#[tokio::test]
+async fn login_check_accepts_right_and_refuses_wrong_credentials_on_basic_and_token_registries() {
+    let lab = Lab::require();
+    basic_client(&lab, lab.var("TIDEWATCH_LAB_BASIC_PASSWORD"))
+        .check_credentials()
+        .await
+        .unwrap();
+    let error = basic_client(&lab, "nope").check_credentials().await.unwrap_err();
+    assert_eq!(error.code(), "auth_refused", "{error}");
+
+    let token = token_client(&lab);
+    token.check_credentials().await.unwrap();
+    assert_eq!(token.request_counts(), counts(1, 1, 0));
+    let wrong = client(lab.token_registry()).with_credential(Credential::password(
+        lab.var("TIDEWATCH_LAB_TOKEN_USER"),
+        "nope",
+        CredentialOrigin::Explicit,
+    ));
+    assert_eq!(wrong.check_credentials().await.unwrap_err().code(), "auth_refused");
+    client(lab.open_registry()).check_credentials().await.unwrap();
+}

@@ -313,6 +313,42 @@ impl super::RegistryClient {
         Ok(token)
     }
 
+    /// Whether the registry accepts this client's credential, as `docker login` checks it: a
+    /// token without any scope (Bearer) or `GET /v2/` with it (Basic). For `tidewatch login`, so a
+    /// typo is caught before it is stored. An open registry accepts anything.
+    pub async fn check_credentials(&self) -> Result<(), RegistryError> {
+        let challenges = self.ping().await?;
+        let Some(challenge) = choose(&challenges) else {
+            return Ok(());
+        };
+        if challenge.is_bearer() {
+            return self.fetch_token(challenge, &[]).await.map(|_| ());
+        }
+        let Some(credential) = self.credential().await? else {
+            return Err(RegistryError::AuthRequired {
+                registry: self.registry.clone(),
+                repository: "anything".into(),
+            });
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, super::basic_header(&credential));
+        let url = self.url("/v2/")?;
+        let response = self.send(RequestKind::Ping, Method::GET, url, headers, None).await?;
+        match response.status() {
+            status if status.is_success() => Ok(()),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(RegistryError::AuthRefused {
+                registry: self.registry.clone(),
+                user: credential.display_user().to_string(),
+                origin: credential.origin.clone(),
+            }),
+            status => Err(RegistryError::UnexpectedStatus {
+                registry: self.registry.clone(),
+                status: status.as_u16(),
+                what: "GET /v2/ with credentials".into(),
+            }),
+        }
+    }
+
     /// The realm's URL, refusing a plain-HTTP realm on another host (credentials would travel
     /// in clear to a third party) unless it is loopback.
     fn realm_url(&self, challenge: &Challenge) -> Result<Url, RegistryError> {
@@ -374,7 +410,9 @@ impl super::RegistryClient {
                 if let Some(service) = service {
                     form.append_pair("service", service);
                 }
-                form.append_pair("scope", &scopes.join(" "));
+                if !scopes.is_empty() {
+                    form.append_pair("scope", &scopes.join(" "));
+                }
                 form.finish()
             };
             let response = self
