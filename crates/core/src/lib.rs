@@ -1,5 +1,6 @@
 //! Tidewatch's domain: everything the desktop app, the CLI and the tests share. No Tauri here.
 
+pub mod config;
 pub mod credentials;
 pub mod engine;
 pub mod labels;
@@ -7,6 +8,7 @@ pub mod mirror;
 pub mod platform;
 pub mod registry;
 pub mod reference;
+pub mod store;
 pub mod version;
 
 /// Installs the one rustls crypto provider the tree is built with (ring). Idempotent; call it once

@@ -1,0 +1,1109 @@
+//! The configuration file (SPEC §7): one TOML file shared by the app and the CLI, read strictly and written atomically.
+//!
+//! The file is edited both by hand and by the app's settings view, so reading is strict (unknown
+//! keys are errors that name them, with line and column) and writing is careful: a temporary file
+//! in the same directory, fsync, rename; a file that does not parse is kept aside rather than
+//! silently replaced. Credentials never live here: they are in the OS keyring.
+
+use std::collections::HashSet;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::mirror::{MirrorError, MirrorResolver, MirrorRule};
+use crate::version::{TagFilter, TagFilterError, UpdateKind};
+
+/// Environment variable naming the configuration file; `--config FILE` wins over it.
+pub const CONFIG_ENV: &str = "TIDEWATCH_CONFIG";
+
+/// File name inside the platform config dir's `tidewatch/` folder.
+pub const CONFIG_FILE_NAME: &str = "config.toml";
+
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(6 * 60 * 60);
+const DEFAULT_JITTER: Duration = Duration::from_secs(10 * 60);
+
+/// Engine host schemes Tidewatch can connect to (what bollard supports on all platforms we ship).
+const ENGINE_SCHEMES: &[&str] = &["unix", "tcp", "https", "ssh"];
+
+/// Keys people try to put credentials under; the unknown-key error for them points at `tidewatch login`.
+const SECRET_LIKE_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "username",
+    "user",
+    "auth",
+    "token",
+    "identitytoken",
+    "identity_token",
+    "secret",
+];
+
+/// The whole file. Every table is optional; a missing file is `Config::default()`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub schedule: Schedule,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engines: Vec<EngineConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registries: Vec<RegistryConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<MirrorRule>,
+    #[serde(default)]
+    pub notifications: Notifications,
+    #[serde(default, skip_serializing_if = "TagFilters::is_empty")]
+    pub tags: TagFilters,
+}
+
+/// `[schedule]`: how often the app checks, with random jitter so a fleet of laptops does not
+/// hit the registries at the same second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    #[serde(default = "default_jitter", with = "humantime_serde")]
+    pub jitter: Duration,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            interval: DEFAULT_INTERVAL,
+            jitter: DEFAULT_JITTER,
+        }
+    }
+}
+
+fn default_interval() -> Duration {
+    DEFAULT_INTERVAL
+}
+
+fn default_jitter() -> Duration {
+    DEFAULT_JITTER
+}
+
+/// `[[engines]]`: a Docker (or Podman) engine to watch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    pub name: String,
+    /// `unix:///var/run/docker.sock`, `tcp://host:2375`, `https://host:2376`, `ssh://user@host`.
+    pub host: String,
+    /// CA that signed the engine's certificate (`https://` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key for engines that require them (`https://` only; both or neither).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl EngineConfig {
+    /// The scheme of `host` (`unix`, `tcp`, ...), when it has one.
+    pub fn scheme(&self) -> Option<&str> {
+        self.host.split_once("://").map(|(scheme, _)| scheme)
+    }
+}
+
+/// `[[registries]]`: per-registry transport settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// As references name it: `registry.corp.example:5000`, no scheme, no path.
+    pub host: String,
+    /// Plain HTTP. Loopback registries never need it, as with Docker.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// `[notifications]`: whether desktop notifications are shown, and for which kinds of update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "all_update_kinds")]
+    pub kinds: Vec<UpdateKind>,
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Notifications {
+            enabled: true,
+            kinds: all_update_kinds(),
+        }
+    }
+}
+
+impl Notifications {
+    /// Whether an update of this kind should raise a notification.
+    pub fn notifies(&self, kind: UpdateKind) -> bool {
+        self.enabled && self.kinds.contains(&kind)
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn all_update_kinds() -> Vec<UpdateKind> {
+    use UpdateKind::*;
+    vec![Major, Minor, Patch, Build, Prerelease, Digest]
+}
+
+/// `[tags]`: include/exclude regexes applied to candidate tags of every image (labels refine per container).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagFilters {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<String>,
+}
+
+impl TagFilters {
+    pub fn is_empty(&self) -> bool {
+        self.include.is_none() && self.exclude.is_none()
+    }
+
+    /// The compiled filter.
+    pub fn filter(&self) -> Result<TagFilter, TagFilterError> {
+        TagFilter::new(self.include.as_deref(), self.exclude.as_deref())
+    }
+}
+
+/// A configuration that parses but cannot be used, with what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidConfig {
+    #[error("[schedule] interval must be longer than 0s; write e.g. interval = \"6h\"")]
+    ZeroInterval,
+    #[error("engine #{index} has an empty name; give every [[engines]] entry a name")]
+    EmptyEngineName { index: usize },
+    #[error("two engines are named {name:?}; engine names must be unique")]
+    DuplicateEngine { name: String },
+    #[error(
+        "engine {name:?} has host {host:?}, which Tidewatch cannot connect to; \
+         use unix://PATH, tcp://HOST:PORT, https://HOST:PORT or ssh://USER@HOST"
+    )]
+    EngineScheme { name: String, host: String },
+    #[error(
+        "engine {name:?}: the host URL contains a password; remove it and use an SSH key \
+         (ssh-agent) or TLS client certificates instead"
+    )]
+    EngineSecret { name: String },
+    #[error("engine {name:?}: {reason}")]
+    EngineTls { name: String, reason: String },
+    #[error("registry #{index}: {reason}")]
+    RegistryHost { index: usize, reason: String },
+    #[error("registry {host:?} is listed twice; merge the two [[registries]] entries")]
+    DuplicateRegistry { host: String },
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
+    #[error("[tags] {0}")]
+    TagFilter(#[from] TagFilterError),
+}
+
+impl InvalidConfig {
+    /// The value in the file the problem is about, to point at its line.
+    fn offending_value(&self) -> Option<String> {
+        match self {
+            InvalidConfig::DuplicateEngine { name } => Some(name.clone()),
+            InvalidConfig::EngineScheme { host, .. } => Some(host.clone()),
+            InvalidConfig::EngineSecret { name } | InvalidConfig::EngineTls { name, .. } => Some(name.clone()),
+            InvalidConfig::DuplicateRegistry { host } => Some(host.clone()),
+            InvalidConfig::Mirror(MirrorError::InvalidRule { mirror, .. }) => Some(mirror.clone()),
+            InvalidConfig::TagFilter(e) => Some(e.pattern.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Reading, validating or writing the configuration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no config directory is known for this platform; pass --config FILE or set {CONFIG_ENV}")]
+    NoConfigDir,
+    #[error("cannot read the configuration {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path}, line {line}, column {column}: {message}; {hint}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+        hint: String,
+    },
+    #[error("{path}{}: {problem}", position.map(|(l, c)| format!(", line {l}, column {c}")).unwrap_or_default())]
+    Invalid {
+        path: PathBuf,
+        /// Line and column (1-based) of the value the problem is about, when it could be found.
+        position: Option<(usize, usize)>,
+        problem: InvalidConfig,
+    },
+    #[error("cannot write the configuration {path}: {reason}")]
+    Write { path: PathBuf, reason: String },
+}
+
+impl ConfigError {
+    /// A stable identifier for the app, the CLI's JSON and tests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::NoConfigDir => "config_no_dir",
+            ConfigError::Read { .. } => "config_read",
+            ConfigError::Parse { .. } => "config_parse",
+            ConfigError::Invalid { .. } => "config_invalid",
+            ConfigError::Write { .. } => "config_write",
+        }
+    }
+}
+
+/// `{"code", "message"}`, the shape the app and the CLI's JSON use for errors.
+impl Serialize for ConfigError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut state = serializer.serialize_struct("ConfigError", 2)?;
+        state.serialize_field("code", self.code())?;
+        state.serialize_field("message", &self.to_string())?;
+        state.end()
+    }
+}
+
+/// Where the configuration lives: `explicit` (`--config FILE`), else `$TIDEWATCH_CONFIG`, else
+/// the platform config dir's `tidewatch/config.toml`.
+pub fn config_path(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    resolve_path(explicit, std::env::var_os(CONFIG_ENV), dirs::config_dir())
+}
+
+fn resolve_path(
+    explicit: Option<&Path>,
+    env: Option<std::ffi::OsString>,
+    config_dir: Option<PathBuf>,
+) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    // An empty variable is treated as unset, as shells make it easy to export one by accident.
+    if let Some(env) = env.filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(env));
+    }
+    config_dir
+        .map(|dir| dir.join("tidewatch").join(CONFIG_FILE_NAME))
+        .ok_or(ConfigError::NoConfigDir)
+}
+
+impl Config {
+    /// Parses and validates `text`; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| parse_error(text, path, &e))?;
+        config.validate().map_err(|problem| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            position: problem.offending_value().and_then(|value| locate_value(text, &value)),
+            problem,
+        })?;
+        Ok(config)
+    }
+
+    /// Reads `path`; a missing file is the defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        match fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Validates, then writes atomically (temporary file in the same directory, fsync, rename),
+    /// creating the directory when needed. A symlinked file is written through the link.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        self.validate().map_err(|problem| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            position: None,
+            problem,
+        })?;
+        let text = self.to_toml_string().map_err(|reason| ConfigError::Write {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        write_atomic(path, text.as_bytes()).map_err(|e| ConfigError::Write {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The file's text as `save` writes it.
+    pub fn to_toml_string(&self) -> Result<String, String> {
+        toml::to_string(self).map_err(|e| e.to_string())
+    }
+
+    /// Checks what the types cannot: engine hosts, unique names, a positive interval, usable
+    /// mirror rules and tag regexes.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        if self.schedule.interval.is_zero() {
+            return Err(InvalidConfig::ZeroInterval);
+        }
+        let mut names = HashSet::new();
+        for (index, engine) in self.engines.iter().enumerate() {
+            validate_engine(index + 1, engine)?;
+            if !names.insert(engine.name.as_str()) {
+                return Err(InvalidConfig::DuplicateEngine {
+                    name: engine.name.clone(),
+                });
+            }
+        }
+        let mut hosts = HashSet::new();
+        for (index, registry) in self.registries.iter().enumerate() {
+            validate_registry_host(&registry.host).map_err(|reason| InvalidConfig::RegistryHost {
+                index: index + 1,
+                reason,
+            })?;
+            if !hosts.insert(registry.host.to_ascii_lowercase()) {
+                return Err(InvalidConfig::DuplicateRegistry {
+                    host: registry.host.clone(),
+                });
+            }
+        }
+        MirrorResolver::new(&self.mirrors, &[])?;
+        self.tags.filter()?;
+        Ok(())
+    }
+
+    /// The mirror resolver for these rules plus the engine's own `registry-mirrors`.
+    pub fn mirror_resolver(&self, engine_mirrors: &[String]) -> Result<MirrorResolver, MirrorError> {
+        MirrorResolver::new(&self.mirrors, engine_mirrors)
+    }
+
+    /// The `[registries]` entry for `host` (as references name it), if any.
+    pub fn registry(&self, host: &str) -> Option<&RegistryConfig> {
+        self.registries.iter().find(|r| r.host.eq_ignore_ascii_case(host))
+    }
+}
+
+fn validate_engine(index: usize, engine: &EngineConfig) -> Result<(), InvalidConfig> {
+    if engine.name.trim().is_empty() {
+        return Err(InvalidConfig::EmptyEngineName { index });
+    }
+    let scheme_error = || InvalidConfig::EngineScheme {
+        name: engine.name.clone(),
+        host: engine.host.clone(),
+    };
+    let (scheme, rest) = engine.host.split_once("://").ok_or_else(scheme_error)?;
+    if !ENGINE_SCHEMES.contains(&scheme) || rest.is_empty() {
+        return Err(scheme_error());
+    }
+    // `ssh://user:password@host` would put a secret in a file that is meant to hold none.
+    if scheme != "unix" {
+        let authority = rest.split('/').next().unwrap_or("");
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            if userinfo.contains(':') {
+                return Err(InvalidConfig::EngineSecret {
+                    name: engine.name.clone(),
+                });
+            }
+        }
+    }
+    let tls = |reason: &str| InvalidConfig::EngineTls {
+        name: engine.name.clone(),
+        reason: reason.to_string(),
+    };
+    let any_tls = engine.tls_ca.is_some() || engine.tls_cert.is_some() || engine.tls_key.is_some();
+    if scheme != "https" && any_tls {
+        return Err(tls(
+            "tls_ca, tls_cert and tls_key are only used with https:// hosts; change the host to https:// or remove them",
+        ));
+    }
+    if engine.tls_cert.is_some() != engine.tls_key.is_some() {
+        return Err(tls("tls_cert and tls_key go together; set both or neither"));
+    }
+    Ok(())
+}
+
+fn validate_registry_host(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("host is empty; write it as references name it, e.g. registry.corp.example:5000".into());
+    }
+    if host.contains("://") {
+        return Err(format!(
+            "host {host:?} has a scheme; write only the host (and port), and set insecure = true for plain HTTP"
+        ));
+    }
+    if host.contains('/') || host.contains('@') || host.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "host {host:?} is not a registry host; write only the host and port, e.g. registry.corp.example:5000"
+        ));
+    }
+    Ok(())
+}
+
+/// Turns toml's byte span into a line and column, and adds what to do about it.
+fn parse_error(text: &str, path: &Path, error: &toml::de::Error) -> ConfigError {
+    let (line, column) = error.span().map(|span| line_column(text, span.start)).unwrap_or((1, 1));
+    // toml words some errors on two lines ("invalid table header\nexpected `.`, `]`"); one line reads better in the UI.
+    let message = error
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ");
+    ConfigError::Parse {
+        path: path.to_path_buf(),
+        line,
+        column,
+        hint: parse_hint(&message),
+        message,
+    }
+}
+
+fn parse_hint(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let key = rest.split('`').next().unwrap_or("");
+        if SECRET_LIKE_KEYS.contains(&key.to_ascii_lowercase().as_str()) {
+            return "credentials do not belong in the configuration file; remove the key and run \
+                    `tidewatch login REGISTRY`, which stores them in the OS keyring"
+                .into();
+        }
+        return "remove the key or correct its spelling".into();
+    }
+    if message.starts_with("duplicate key") {
+        return "each key may appear once per table; remove one of them".into();
+    }
+    if message.starts_with("unknown variant") {
+        return "use one of the values listed".into();
+    }
+    if message.starts_with("invalid type") {
+        return "change the value to the expected type".into();
+    }
+    "fix the file at that position".into()
+}
+
+/// 1-based line and column (in characters) of byte offset `offset`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Best effort: where `value` appears as a quoted string in `text`.
+fn locate_value(text: &str, value: &str) -> Option<(usize, usize)> {
+    [format!("\"{value}\""), format!("'{value}'")]
+        .iter()
+        .filter_map(|quoted| text.find(quoted.as_str()))
+        .min()
+        .map(|offset| line_column(text, offset))
+}
+
+/// The outcome of `ConfigStore::load`: the configuration to use, and why the file was not used when it was not.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The file's configuration, or the last good one (the defaults at first) when the file is invalid.
+    pub config: Config,
+    /// Set when the file could not be used; the app shows it and keeps running on `config`.
+    pub error: Option<ConfigError>,
+}
+
+/// The app's handle on its configuration file: keeps the last good configuration across bad
+/// edits, and never silently overwrites a file it could not read.
+#[derive(Debug, Clone)]
+pub struct ConfigStore {
+    path: PathBuf,
+    last_good: Config,
+}
+
+impl ConfigStore {
+    /// A store for `path`; nothing is read until `load`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        ConfigStore {
+            path: path.into(),
+            last_good: Config::default(),
+        }
+    }
+
+    /// A store at `config_path(explicit)`.
+    pub fn at_default_path(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+        Ok(ConfigStore::new(config_path(explicit)?))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The configuration in use: the last one that loaded or saved successfully.
+    pub fn current(&self) -> &Config {
+        &self.last_good
+    }
+
+    /// Reads the file. When it is invalid, the error comes back together with the last good configuration.
+    pub fn load(&mut self) -> Loaded {
+        match Config::load(&self.path) {
+            Ok(config) => {
+                self.last_good = config.clone();
+                Loaded { config, error: None }
+            }
+            Err(error) => Loaded {
+                config: self.last_good.clone(),
+                error: Some(error),
+            },
+        }
+    }
+
+    /// Validates and writes `config`. When the file on disk does not load (a bad hand edit), it is
+    /// copied aside as `config.toml.corrupt-<timestamp>` first and that path is returned, so the
+    /// user's text is never lost.
+    pub fn save(&mut self, config: &Config) -> Result<Option<PathBuf>, ConfigError> {
+        config.validate().map_err(|problem| ConfigError::Invalid {
+            path: self.path.clone(),
+            position: None,
+            problem,
+        })?;
+        let kept_aside = match Config::load(&self.path) {
+            Ok(_) => None,
+            Err(error) => {
+                let aside = aside_path(&self.path, "corrupt");
+                fs::copy(&self.path, &aside).map_err(|e| ConfigError::Write {
+                    path: self.path.clone(),
+                    reason: format!(
+                        "the current file is invalid and could not be kept aside as {}: {e}",
+                        aside.display()
+                    ),
+                })?;
+                tracing::warn!(
+                    "the configuration {} was invalid ({error}); kept it as {} before saving the new one",
+                    self.path.display(),
+                    aside.display()
+                );
+                Some(aside)
+            }
+        };
+        config.save(&self.path)?;
+        self.last_good = config.clone();
+        Ok(kept_aside)
+    }
+}
+
+/// `<path>.<what>-<UTC timestamp>`, with a counter when that exists already. The timestamp has
+/// no `:` so the name is valid on Windows too.
+pub(crate) fn aside_path(path: &Path, what: &str) -> PathBuf {
+    let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let base = path.with_file_name(format!("{name}.{what}-{stamp}"));
+    if !base.exists() {
+        return base;
+    }
+    (1..)
+        .map(|n| path.with_file_name(format!("{name}.{what}-{stamp}-{n}")))
+        .find(|candidate| !candidate.exists())
+        .unwrap_or(base)
+}
+
+/// Writes `contents` to `path` so that readers see the old file or the new one, never a mix:
+/// temporary file in the same directory (rename is atomic only within a filesystem), fsync, rename,
+/// fsync of the directory so the rename itself survives a crash.
+pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    // Dotfile managers symlink config files; replacing the link with a file would detach it.
+    let target = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => fs::canonicalize(path)?,
+        _ => path.to_path_buf(),
+    };
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir)?;
+    let name = target
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?
+        .to_string_lossy()
+        .into_owned();
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tmp = dir.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
+    let result = (|| {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        // Keep the permissions the user gave the file.
+        if let Ok(meta) = fs::metadata(&target) {
+            file.set_permissions(meta.permissions())?;
+        }
+        file.write_all(contents)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, &target)?;
+        sync_dir(&dir);
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) {
+    // Best effort: some filesystems refuse to fsync a directory, and the data is already safe.
+    if let Ok(dir) = fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) {}
+
+/// Durations as humantime strings (`"6h"`, `"10m"`, `"1h 30m"`).
+mod humantime_serde {
+    use std::time::Duration;
+
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&humantime::format_duration(*duration))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration ({e}); write e.g. \"6h\", \"30m\" or \"1h 30m\""
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mirror::QueryPolicy;
+
+    const SPEC_EXAMPLE: &str = r#"[schedule]
+interval = "6h"            # humantime
+jitter = "10m"
+
+[[engines]]
+name = "local"
+host = "unix:///var/run/docker.sock"   # tcp://…, https://… (tls_ca, tls_cert, tls_key), ssh://user@host
+
+[[registries]]
+host = "registry.corp.example:5000"
+insecure = true            # plain HTTP (loopback registries never need this)
+ca_cert = "/etc/ssl/corp-ca.pem"
+
+[[mirrors]]
+mirror = "harbor.corp.example/dockerhub"   # host or host/path prefix as containers name it
+upstream = "docker.io"                      # what it caches
+query = "upstream-first"                    # or "mirror-first", "mirror-only"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("config.toml"))
+    }
+
+    fn full_config() -> Config {
+        Config {
+            schedule: Schedule {
+                interval: Duration::from_secs(90 * 60),
+                jitter: Duration::from_secs(30),
+            },
+            engines: vec![
+                EngineConfig {
+                    name: "local".into(),
+                    host: "unix:///var/run/docker.sock".into(),
+                    tls_ca: None,
+                    tls_cert: None,
+                    tls_key: None,
+                },
+                EngineConfig {
+                    name: "build box".into(),
+                    host: "https://build.corp.example:2376".into(),
+                    tls_ca: Some("/certs/ca.pem".into()),
+                    tls_cert: Some("/certs/cert.pem".into()),
+                    tls_key: Some("/certs/key.pem".into()),
+                },
+            ],
+            registries: vec![RegistryConfig {
+                host: "registry.corp.example:5000".into(),
+                insecure: true,
+                ca_cert: Some("/etc/ssl/corp-ca.pem".into()),
+            }],
+            mirrors: vec![MirrorRule {
+                mirror: "harbor.corp.example/dockerhub".into(),
+                upstream: "docker.io".into(),
+                query: QueryPolicy::MirrorOnly,
+            }],
+            notifications: Notifications {
+                enabled: false,
+                kinds: vec![UpdateKind::Major, UpdateKind::Digest],
+            },
+            tags: TagFilters {
+                include: Some(r"^\d+\.\d+".into()),
+                exclude: Some("-rc".into()),
+            },
+        }
+    }
+
+    fn files_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn spec_example_parses() {
+        let config = parse(SPEC_EXAMPLE).unwrap();
+        assert_eq!(config.schedule.interval, Duration::from_secs(6 * 3600));
+        assert_eq!(config.schedule.jitter, Duration::from_secs(600));
+        assert_eq!(config.engines.len(), 1);
+        assert_eq!(config.engines[0].name, "local");
+        assert_eq!(config.engines[0].scheme(), Some("unix"));
+        assert_eq!(config.registries[0].host, "registry.corp.example:5000");
+        assert!(config.registries[0].insecure);
+        assert_eq!(
+            config.registries[0].ca_cert.as_deref(),
+            Some(Path::new("/etc/ssl/corp-ca.pem"))
+        );
+        assert_eq!(config.mirrors[0].query, QueryPolicy::UpstreamFirst);
+        assert_eq!(config.mirrors[0].upstream, "docker.io");
+        assert!(config.notifications.notifies(UpdateKind::Patch));
+        assert!(config.registry("REGISTRY.corp.example:5000").is_some());
+    }
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.schedule.interval, Duration::from_secs(6 * 3600));
+        assert_eq!(config.schedule.jitter, Duration::from_secs(10 * 60));
+        assert!(config.notifications.enabled);
+        assert_eq!(config.notifications.kinds.len(), 6);
+    }
+
+    #[test]
+    fn notifications_and_tag_filters_parse() {
+        let config = parse(
+            r#"
+[notifications]
+enabled = true
+kinds = ["major", "minor", "digest"]
+
+[tags]
+include = '^\d+\.\d+\.\d+$'
+exclude = "beta"
+"#,
+        )
+        .unwrap();
+        assert!(config.notifications.notifies(UpdateKind::Minor));
+        assert!(!config.notifications.notifies(UpdateKind::Patch));
+        let filter = config.tags.filter().unwrap();
+        assert!(filter.allows("1.2.3"));
+        assert!(!filter.allows("1.2"));
+    }
+
+    #[test]
+    fn unknown_key_error_names_the_key_with_line_and_column() {
+        let text = "[schedule]\ninterval = \"6h\"\n  intervall = \"1h\"\n";
+        let error = parse(text).unwrap_err();
+        let ConfigError::Parse {
+            line, column, message, ..
+        } = &error
+        else {
+            panic!("expected a parse error, got {error:?}");
+        };
+        assert_eq!((*line, *column), (3, 3));
+        assert!(message.contains("intervall"), "{message}");
+        let shown = error.to_string();
+        assert!(shown.contains("line 3, column 3"), "{shown}");
+        assert!(shown.contains("remove the key or correct its spelling"), "{shown}");
+        assert_eq!(error.code(), "config_parse");
+    }
+
+    #[test]
+    fn unknown_key_in_an_array_of_tables_is_located() {
+        let text = "[[engines]]\nname = \"a\"\nhost = \"tcp://a:2375\"\n\n[[engines]]\nname = \"b\"\nhots = \"tcp://b:2375\"\n";
+        let error = parse(text).unwrap_err();
+        let ConfigError::Parse { line, message, .. } = &error else {
+            panic!("expected a parse error, got {error:?}");
+        };
+        assert_eq!(*line, 7, "{error}");
+        assert!(message.contains("hots"), "{message}");
+    }
+
+    #[test]
+    fn a_password_key_points_to_tidewatch_login() {
+        let text = "[[registries]]\nhost = \"r.example\"\npassword = \"hunter2\"\n";
+        let shown = parse(text).unwrap_err().to_string();
+        assert!(shown.contains("tidewatch login"), "{shown}");
+        assert!(!shown.contains("hunter2"), "the secret must not be echoed: {shown}");
+    }
+
+    #[test]
+    fn syntax_error_is_one_line_with_its_position() {
+        let error = parse("[schedule\ninterval = \"6h\"\n").unwrap_err();
+        let shown = error.to_string();
+        assert!(
+            matches!(
+                error,
+                ConfigError::Parse {
+                    line: 1,
+                    column: 10,
+                    ..
+                }
+            ),
+            "{shown}"
+        );
+        assert!(!shown.contains('\n'), "{shown}");
+    }
+
+    #[test]
+    fn unknown_update_kind_lists_the_allowed_ones() {
+        let shown = parse("[notifications]\nkinds = [\"huge\"]\n").unwrap_err().to_string();
+        assert!(shown.contains("line 2"), "{shown}");
+        assert!(
+            shown.contains("`prerelease`") && shown.contains("use one of the values listed"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn bad_duration_says_how_to_write_one() {
+        let error = parse("[schedule]\ninterval = \"six hours\"\n").unwrap_err();
+        let shown = error.to_string();
+        assert!(matches!(error, ConfigError::Parse { line: 2, .. }), "{shown}");
+        assert!(shown.contains("\"6h\""), "{shown}");
+    }
+
+    #[test]
+    fn validation_rejects_what_cannot_work() {
+        let cases: &[(&str, &str)] = &[
+            ("[schedule]\ninterval = \"0s\"\n", "longer than 0s"),
+            (
+                "[[engines]]\nname = \"x\"\nhost = \"ftp://x\"\n",
+                "Tidewatch cannot connect to",
+            ),
+            (
+                "[[engines]]\nname = \"x\"\nhost = \"/var/run/docker.sock\"\n",
+                "unix://PATH",
+            ),
+            ("[[engines]]\nname = \"\"\nhost = \"tcp://x:2375\"\n", "empty name"),
+            (
+                "[[engines]]\nname = \"x\"\nhost = \"tcp://a:1\"\n[[engines]]\nname = \"x\"\nhost = \"tcp://b:1\"\n",
+                "two engines are named \"x\"",
+            ),
+            (
+                "[[engines]]\nname = \"x\"\nhost = \"ssh://me:pw@box\"\n",
+                "contains a password",
+            ),
+            (
+                "[[engines]]\nname = \"x\"\nhost = \"tcp://x:2375\"\ntls_ca = \"/ca.pem\"\n",
+                "only used with https://",
+            ),
+            (
+                "[[engines]]\nname = \"x\"\nhost = \"https://x:2376\"\ntls_cert = \"/c.pem\"\n",
+                "set both or neither",
+            ),
+            ("[[registries]]\nhost = \"https://r.example\"\n", "has a scheme"),
+            (
+                "[[registries]]\nhost = \"r.example\"\n[[registries]]\nhost = \"R.example\"\n",
+                "listed twice",
+            ),
+            (
+                "[[mirrors]]\nmirror = \"docker.io\"\nupstream = \"ghcr.io\"\n",
+                "docker.io is an upstream",
+            ),
+            ("[tags]\ninclude = \"(\"\n", "invalid include tag regex"),
+        ];
+        for (text, expected) in cases {
+            let error = parse(text).unwrap_err();
+            assert_eq!(error.code(), "config_invalid", "{text}: {error}");
+            assert!(error.to_string().contains(expected), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn validation_error_points_at_the_offending_line() {
+        let text = "[[engines]]\nname = \"local\"\nhost = \"unix:///var/run/docker.sock\"\n\n[[engines]]\nname = \"remote\"\nhost = \"ftp://box\"\n";
+        let error = parse(text).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ConfigError::Invalid {
+                    position: Some((7, 8)),
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("line 7, column 8"), "{error}");
+    }
+
+    #[test]
+    fn config_path_prefers_flag_then_env_then_config_dir() {
+        let flag = Path::new("/flag/config.toml");
+        let env = Some("/env/config.toml".into());
+        let dir = Some(PathBuf::from("/home/u/.config"));
+        assert_eq!(resolve_path(Some(flag), env.clone(), dir.clone()).unwrap(), flag);
+        assert_eq!(
+            resolve_path(None, env, dir.clone()).unwrap(),
+            Path::new("/env/config.toml")
+        );
+        assert_eq!(
+            resolve_path(None, Some("".into()), dir).unwrap(),
+            Path::new("/home/u/.config/tidewatch/config.toml")
+        );
+        assert!(matches!(resolve_path(None, None, None), Err(ConfigError::NoConfigDir)));
+    }
+
+    #[test]
+    fn missing_file_loads_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::load(&dir.path().join("absent.toml")).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn atomic_write_round_trips_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join("config.toml");
+        let config = full_config();
+        config.save(&path).unwrap();
+        assert_eq!(Config::load(&path).unwrap(), config);
+        // Saving over an existing file replaces it the same way.
+        let mut changed = config.clone();
+        changed.engines.pop();
+        changed.save(&path).unwrap();
+        assert_eq!(Config::load(&path).unwrap(), changed);
+        assert_eq!(files_in(path.parent().unwrap()), vec!["config.toml"]);
+    }
+
+    #[test]
+    fn defaults_round_trip_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        Config::default().save(&path).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("interval = \"6h\""), "{text}");
+        assert_eq!(Config::load(&path).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn saving_an_invalid_config_is_refused_and_the_file_is_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        fs::write(&path, SPEC_EXAMPLE).unwrap();
+        let mut config = full_config();
+        config.schedule.interval = Duration::ZERO;
+        let error = config.save(&path).unwrap_err();
+        assert_eq!(error.code(), "config_invalid");
+        assert_eq!(fs::read_to_string(&path).unwrap(), SPEC_EXAMPLE);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn saving_through_a_symlink_keeps_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("dotfiles-config.toml");
+        let link = dir.path().join("config.toml");
+        fs::write(&real, "").unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        full_config().save(&link).unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(Config::load(&real).unwrap(), full_config());
+    }
+
+    #[test]
+    fn store_keeps_the_last_good_config_on_a_bad_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        fs::write(&path, SPEC_EXAMPLE).unwrap();
+        let mut store = ConfigStore::new(&path);
+        let first = store.load();
+        assert!(first.error.is_none());
+        let good = first.config;
+        assert_eq!(good.engines[0].name, "local");
+
+        fs::write(&path, "[schedule]\ninterval = \n").unwrap();
+        let second = store.load();
+        let error = second.error.expect("the bad edit is reported");
+        assert_eq!(error.code(), "config_parse");
+        assert_eq!(second.config, good);
+        assert_eq!(store.current(), &good);
+
+        fs::write(&path, "[[engines]]\nname = \"x\"\nhost = \"ftp://x\"\n").unwrap();
+        let third = store.load();
+        assert_eq!(third.error.map(|e| e.code()), Some("config_invalid"));
+        assert_eq!(third.config, good);
+    }
+
+    #[test]
+    fn store_keeps_a_corrupt_file_aside_before_saving() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let corrupt = "[schedule\ninterval = \"6h\"\n# my notes\n";
+        fs::write(&path, corrupt).unwrap();
+        let mut store = ConfigStore::new(&path);
+        assert!(store.load().error.is_some());
+
+        let kept = store.save(&full_config()).unwrap().expect("the corrupt file is kept");
+        let kept_name = kept.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(kept_name.starts_with("config.toml.corrupt-"), "{kept_name}");
+        assert_eq!(fs::read_to_string(&kept).unwrap(), corrupt);
+        assert_eq!(Config::load(&path).unwrap(), full_config());
+        assert_eq!(store.current(), &full_config());
+        assert_eq!(files_in(dir.path()), vec!["config.toml".to_string(), kept_name]);
+
+        // A valid file is simply replaced: nothing more is kept aside.
+        assert_eq!(store.save(&Config::default()).unwrap(), None);
+        assert_eq!(files_in(dir.path()).len(), 2);
+    }
+
+    #[test]
+    fn aside_paths_do_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let first = aside_path(&path, "corrupt");
+        fs::write(&first, "").unwrap();
+        let second = aside_path(&path, "corrupt");
+        assert_ne!(first, second);
+        assert!(!first.to_string_lossy().contains(':'));
+    }
+
+    #[test]
+    fn line_column_counts_characters_not_bytes() {
+        // "é" is two bytes but one column: the space after it is column 3, not 4.
+        assert_eq!(line_column("a\nbé = 1", 5), (2, 3));
+        assert_eq!(line_column("", 0), (1, 1));
+    }
+
+    #[test]
+    fn config_errors_serialize_as_code_and_message() {
+        let error = parse("nope = 1\n").unwrap_err();
+        let json = serde_json::to_value(&error).unwrap();
+        assert_eq!(json["code"], "config_parse");
+        assert!(json["message"].as_str().unwrap().contains("nope"));
+    }
+}

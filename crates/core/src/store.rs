@@ -1,0 +1,947 @@
+//! The embedded SQLite store: check history, the latest results, and which versions were already notified.
+//!
+//! One file in the data dir (`tidewatch/tidewatch.db`). The schema is versioned with
+//! `PRAGMA user_version` and migrated forward on open. The database is a cache of what Tidewatch
+//! saw, not the user's data, so a corrupt file is moved aside and a new one started rather than
+//! blocking the app. The API is synchronous; the app calls it from `spawn_blocking`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension as _};
+use serde::{Deserialize, Serialize};
+
+use crate::config::aside_path;
+use crate::version::UpdateKind;
+
+/// Environment variable naming the data directory (the database is `tidewatch.db` inside it).
+pub const DATA_DIR_ENV: &str = "TIDEWATCH_DATA_DIR";
+
+pub const DB_FILE_NAME: &str = "tidewatch.db";
+
+/// Schema steps, applied in order; step `i` takes `user_version` from `i` to `i + 1`. Append only:
+/// a released step is never edited, since databases out there have already run it.
+const MIGRATIONS: &[&str] = &[
+    // 1: history, latest results, notified versions.
+    "CREATE TABLE check_history (
+        id          INTEGER PRIMARY KEY,
+        started_at  INTEGER NOT NULL, -- unix milliseconds
+        duration_ms INTEGER NOT NULL,
+        containers  INTEGER NOT NULL,
+        images      INTEGER NOT NULL,
+        updates     INTEGER NOT NULL,
+        errors      INTEGER NOT NULL,
+        requests    INTEGER NOT NULL
+    );
+    CREATE INDEX check_history_started_at ON check_history (started_at);
+    CREATE TABLE container_results (
+        check_id       INTEGER NOT NULL REFERENCES check_history (id) ON DELETE CASCADE,
+        position       INTEGER NOT NULL,
+        engine         TEXT,
+        container_id   TEXT,
+        container_name TEXT,
+        image          TEXT NOT NULL,
+        upstream       TEXT NOT NULL,
+        via            TEXT,
+        platform       TEXT,
+        local_digest   TEXT,
+        status         TEXT NOT NULL,
+        update_kind    TEXT,
+        update_tag     TEXT,
+        update_digest  TEXT,
+        explanation    TEXT NOT NULL,
+        error_code     TEXT,
+        error_message  TEXT,
+        checked_at     INTEGER NOT NULL,
+        PRIMARY KEY (check_id, position)
+    );
+    -- Empty strings rather than NULL for an absent tag or digest: NULLs never collide in a key.
+    CREATE TABLE notified (
+        upstream    TEXT NOT NULL,
+        platform    TEXT NOT NULL,
+        tag         TEXT NOT NULL,
+        digest      TEXT NOT NULL,
+        notified_at INTEGER NOT NULL,
+        PRIMARY KEY (upstream, platform, tag, digest)
+    ) WITHOUT ROWID;",
+];
+
+/// How long to wait for the other process (the CLI while the app runs, or the reverse) to finish writing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The store failed; the database path says which file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no data directory is known for this platform; set {DATA_DIR_ENV} to a directory Tidewatch may write")]
+    NoDataDir,
+    #[error("cannot create the data directory {path}: {reason}")]
+    CreateDir { path: PathBuf, reason: String },
+    #[error("cannot open the database {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error(
+        "the database {path} is corrupt ({reason}) and could not be moved aside: {move_error}; \
+         move or delete it by hand and start Tidewatch again"
+    )]
+    CannotMoveAside {
+        path: PathBuf,
+        reason: String,
+        move_error: String,
+    },
+    #[error(
+        "the database {path} has schema version {found}, newer than this Tidewatch knows ({known}); \
+         update Tidewatch, or set {DATA_DIR_ENV} to another directory"
+    )]
+    NewerSchema { path: PathBuf, found: u32, known: u32 },
+    #[error("cannot upgrade the database {path} to schema version {version}: {reason}")]
+    Migration {
+        path: PathBuf,
+        version: u32,
+        reason: String,
+    },
+    #[error("database {path}: {reason}")]
+    Query { path: PathBuf, reason: String },
+}
+
+impl StoreError {
+    /// A stable identifier for the app, the CLI's JSON and tests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::NoDataDir => "store_no_dir",
+            StoreError::CreateDir { .. } => "store_create_dir",
+            StoreError::Open { .. } => "store_open",
+            StoreError::CannotMoveAside { .. } => "store_corrupt",
+            StoreError::NewerSchema { .. } => "store_newer_schema",
+            StoreError::Migration { .. } => "store_migration",
+            StoreError::Query { .. } => "store_query",
+        }
+    }
+}
+
+/// `{"code", "message"}`, the shape the app and the CLI's JSON use for errors.
+impl Serialize for StoreError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut state = serializer.serialize_struct("StoreError", 2)?;
+        state.serialize_field("code", self.code())?;
+        state.serialize_field("message", &self.to_string())?;
+        state.end()
+    }
+}
+
+/// Where the database lives: `$TIDEWATCH_DATA_DIR/tidewatch.db`, else the platform data dir's
+/// `tidewatch/tidewatch.db`.
+pub fn database_path() -> Result<PathBuf, StoreError> {
+    resolve_path(std::env::var_os(DATA_DIR_ENV), dirs::data_dir())
+}
+
+fn resolve_path(env: Option<std::ffi::OsString>, data_dir: Option<PathBuf>) -> Result<PathBuf, StoreError> {
+    // An empty variable is treated as unset, as shells make it easy to export one by accident.
+    if let Some(dir) = env.filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir).join(DB_FILE_NAME));
+    }
+    data_dir
+        .map(|dir| dir.join("tidewatch").join(DB_FILE_NAME))
+        .ok_or(StoreError::NoDataDir)
+}
+
+/// A container's verdict (SPEC §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    UpToDate,
+    UpdateAvailable,
+    Pinned,
+    LocalOnly,
+    Unknown,
+}
+
+impl Status {
+    const ALL: [Status; 5] = [
+        Status::UpToDate,
+        Status::UpdateAvailable,
+        Status::Pinned,
+        Status::LocalOnly,
+        Status::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::UpToDate => "up_to_date",
+            Status::UpdateAvailable => "update_available",
+            Status::Pinned => "pinned",
+            Status::LocalOnly => "local_only",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    fn from_db(text: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// `update` of a result: what the newer version is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    pub kind: UpdateKind,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// `error` of a result: a stable code and a message the user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultError {
+    pub code: String,
+    pub message: String,
+}
+
+/// One container's result, with SPEC §6's field names (`engine`, `id` and `name` are null for `--image` checks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerResult {
+    pub engine: Option<String>,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub image: String,
+    pub upstream: String,
+    pub via: Option<String>,
+    pub platform: Option<String>,
+    pub local_digest: Option<String>,
+    pub status: Status,
+    pub update: Option<Update>,
+    pub explanation: String,
+    pub error: Option<ResultError>,
+    #[serde(with = "rfc3339")]
+    pub checked_at: SystemTime,
+}
+
+/// One check's totals (SPEC §6 `summary`, plus when it started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSummary {
+    #[serde(with = "rfc3339")]
+    pub started_at: SystemTime,
+    pub duration_ms: u64,
+    pub containers: u64,
+    pub images: u64,
+    pub updates: u64,
+    pub errors: u64,
+    pub requests: u64,
+}
+
+/// A row of the check history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    pub id: i64,
+    #[serde(flatten)]
+    pub summary: CheckSummary,
+}
+
+/// A version the user was told about: the upstream image, the platform, and the new tag and/or
+/// digest. The checker decides what goes in: a tag update keys on the new tag, a digest update
+/// of a floating tag on the new digest.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NotifiedKey {
+    pub upstream: String,
+    pub platform: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// The open database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    moved_aside: Option<PathBuf>,
+}
+
+/// Why an open attempt failed: corruption is recovered from, anything else is reported.
+enum OpenFailure {
+    Corrupt(String),
+    Other(StoreError),
+}
+
+impl Store {
+    /// Opens the database at `database_path()`.
+    pub fn open_default() -> Result<Store, StoreError> {
+        Store::open(&database_path()?)
+    }
+
+    /// Opens (creating when absent) the database at `path` and migrates it. A file that is not a
+    /// database or is malformed is moved aside as `<name>.corrupt-<timestamp>` and a new one started.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        }
+        match Store::try_open(path) {
+            Ok(store) => Ok(store),
+            Err(OpenFailure::Other(error)) => Err(error),
+            Err(OpenFailure::Corrupt(reason)) => {
+                let aside = move_aside(path).map_err(|move_error| StoreError::CannotMoveAside {
+                    path: path.to_path_buf(),
+                    reason: reason.clone(),
+                    move_error,
+                })?;
+                tracing::warn!(
+                    "the database {} was corrupt ({reason}); moved it to {} and started a new one \
+                     (check history and notified versions start over)",
+                    path.display(),
+                    aside.display()
+                );
+                let mut store = Store::try_open(path).map_err(|failure| match failure {
+                    OpenFailure::Other(error) => error,
+                    OpenFailure::Corrupt(reason) => StoreError::Open {
+                        path: path.to_path_buf(),
+                        reason,
+                    },
+                })?;
+                store.moved_aside = Some(aside);
+                Ok(store)
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> Result<Store, OpenFailure> {
+        let other = |e: rusqlite::Error| {
+            OpenFailure::Other(StoreError::Open {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })
+        };
+        let classify = |e: rusqlite::Error| {
+            if is_corruption(&e) {
+                OpenFailure::Corrupt(e.to_string())
+            } else {
+                other(e)
+            }
+        };
+        let conn = Connection::open(path).map_err(classify)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(other)?;
+        // SQLite opens lazily: garbage bytes only show on the first read. quick_check also finds
+        // damaged pages; the database is small, so it costs little.
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |row| row.get(0))
+            .map_err(classify)?;
+        if check != "ok" {
+            return Err(OpenFailure::Corrupt(check));
+        }
+        // WAL lets the CLI read while the app writes.
+        conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0))
+            .map_err(classify)?;
+        conn.pragma_update(None, "foreign_keys", true).map_err(other)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            moved_aside: None,
+        };
+        store.migrate(MIGRATIONS).map_err(OpenFailure::Other)?;
+        Ok(store)
+    }
+
+    /// Applies the steps the database has not run yet, each in its own transaction together with
+    /// the `user_version` bump, so a crash leaves a consistent version.
+    fn migrate(&mut self, steps: &[&str]) -> Result<(), StoreError> {
+        let known = steps.len() as u32;
+        let found = self.schema_version()?;
+        if found > known {
+            return Err(StoreError::NewerSchema {
+                path: self.path.clone(),
+                found,
+                known,
+            });
+        }
+        for (index, sql) in steps.iter().enumerate().skip(found as usize) {
+            let version = index as u32 + 1;
+            let failed = |e: rusqlite::Error| StoreError::Migration {
+                path: self.path.clone(),
+                version,
+                reason: e.to_string(),
+            };
+            let tx = self.conn.transaction().map_err(failed)?;
+            tx.execute_batch(sql).map_err(failed)?;
+            tx.pragma_update(None, "user_version", version).map_err(failed)?;
+            tx.commit().map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where a corrupt database was moved when this one was opened, for the app to mention.
+    pub fn moved_aside(&self) -> Option<&Path> {
+        self.moved_aside.as_deref()
+    }
+
+    /// The schema version (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        self.conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| self.query_error(e))
+    }
+
+    /// Records a finished check: a history row, and `results` as the latest results (replacing
+    /// the previous check's). Returns the history row's id.
+    pub fn record_check(&mut self, summary: &CheckSummary, results: &[ContainerResult]) -> Result<i64, StoreError> {
+        let path = self.path.clone();
+        let failed = |e: rusqlite::Error| query_error(&path, e);
+        let tx = self.conn.transaction().map_err(failed)?;
+        tx.execute(
+            "INSERT INTO check_history (started_at, duration_ms, containers, images, updates, errors, requests)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                to_millis(summary.started_at),
+                clamp(summary.duration_ms),
+                clamp(summary.containers),
+                clamp(summary.images),
+                clamp(summary.updates),
+                clamp(summary.errors),
+                clamp(summary.requests),
+            ],
+        )
+        .map_err(failed)?;
+        let check_id = tx.last_insert_rowid();
+        tx.execute("DELETE FROM container_results", []).map_err(failed)?;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO container_results (check_id, position, engine, container_id, container_name,
+                        image, upstream, via, platform, local_digest, status, update_kind, update_tag,
+                        update_digest, explanation, error_code, error_message, checked_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                )
+                .map_err(failed)?;
+            for (position, r) in results.iter().enumerate() {
+                insert
+                    .execute(params![
+                        check_id,
+                        position as i64,
+                        r.engine,
+                        r.id,
+                        r.name,
+                        r.image,
+                        r.upstream,
+                        r.via,
+                        r.platform,
+                        r.local_digest,
+                        r.status.as_str(),
+                        r.update.as_ref().map(|u| u.kind.as_str()),
+                        r.update.as_ref().and_then(|u| u.tag.as_deref()),
+                        r.update.as_ref().and_then(|u| u.digest.as_deref()),
+                        r.explanation,
+                        r.error.as_ref().map(|e| e.code.as_str()),
+                        r.error.as_ref().map(|e| e.message.as_str()),
+                        to_millis(r.checked_at),
+                    ])
+                    .map_err(failed)?;
+            }
+        }
+        tx.commit().map_err(failed)?;
+        Ok(check_id)
+    }
+
+    /// The most recent checks, newest first.
+    pub fn history(&self, limit: usize) -> Result<Vec<CheckRecord>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT id, started_at, duration_ms, containers, images, updates, errors, requests
+                 FROM check_history ORDER BY started_at DESC, id DESC LIMIT ?1",
+            )
+            .map_err(|e| self.query_error(e))?;
+        let rows = statement
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+                Ok(CheckRecord {
+                    id: row.get(0)?,
+                    summary: CheckSummary {
+                        started_at: from_millis(row.get(1)?),
+                        duration_ms: unclamp(row.get(2)?),
+                        containers: unclamp(row.get(3)?),
+                        images: unclamp(row.get(4)?),
+                        updates: unclamp(row.get(5)?),
+                        errors: unclamp(row.get(6)?),
+                        requests: unclamp(row.get(7)?),
+                    },
+                })
+            })
+            .map_err(|e| self.query_error(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.query_error(e))
+    }
+
+    /// The latest check's results, in the order they were recorded.
+    pub fn latest_results(&self) -> Result<Vec<ContainerResult>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT engine, container_id, container_name, image, upstream, via, platform, local_digest,
+                    status, update_kind, update_tag, update_digest, explanation, error_code, error_message,
+                    checked_at
+                 FROM container_results ORDER BY check_id, position",
+            )
+            .map_err(|e| self.query_error(e))?;
+        let rows = statement
+            .query_map([], |row| {
+                let status: String = row.get(8)?;
+                let status = Status::from_db(&status).ok_or_else(|| unexpected_text(8, "status", &status))?;
+                let update_kind: Option<String> = row.get(9)?;
+                let update = update_kind
+                    .map(|kind| {
+                        Ok::<_, rusqlite::Error>(Update {
+                            kind: kind_from_db(&kind).ok_or_else(|| unexpected_text(9, "update kind", &kind))?,
+                            tag: row.get(10)?,
+                            digest: row.get(11)?,
+                        })
+                    })
+                    .transpose()?;
+                let error_code: Option<String> = row.get(13)?;
+                Ok(ContainerResult {
+                    engine: row.get(0)?,
+                    id: row.get(1)?,
+                    name: row.get(2)?,
+                    image: row.get(3)?,
+                    upstream: row.get(4)?,
+                    via: row.get(5)?,
+                    platform: row.get(6)?,
+                    local_digest: row.get(7)?,
+                    status,
+                    update,
+                    explanation: row.get(12)?,
+                    error: match error_code {
+                        Some(code) => Some(ResultError {
+                            code,
+                            message: row.get::<_, Option<String>>(14)?.unwrap_or_default(),
+                        }),
+                        None => None,
+                    },
+                    checked_at: from_millis(row.get(15)?),
+                })
+            })
+            .map_err(|e| self.query_error(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.query_error(e))
+    }
+
+    /// Whether the user was already told about this version (in this run or an earlier one).
+    pub fn was_notified(&self, key: &NotifiedKey) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM notified WHERE upstream = ?1 AND platform = ?2 AND tag = ?3 AND digest = ?4",
+                params![
+                    key.upstream,
+                    key.platform,
+                    key.tag.as_deref().unwrap_or(""),
+                    key.digest.as_deref().unwrap_or("")
+                ],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| self.query_error(e))
+    }
+
+    /// Remembers that the user was told about this version. Marking twice is harmless; returns
+    /// whether the key is new, so `if store.mark_notified(&key)? { notify() }` notifies once.
+    pub fn mark_notified(&self, key: &NotifiedKey) -> Result<bool, StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO notified (upstream, platform, tag, digest, notified_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    key.upstream,
+                    key.platform,
+                    key.tag.as_deref().unwrap_or(""),
+                    key.digest.as_deref().unwrap_or(""),
+                    to_millis(SystemTime::now()),
+                ],
+            )
+            .map(|inserted| inserted > 0)
+            .map_err(|e| self.query_error(e))
+    }
+
+    fn query_error(&self, e: rusqlite::Error) -> StoreError {
+        query_error(&self.path, e)
+    }
+}
+
+fn query_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    StoreError::Query {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+fn is_corruption(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
+    )
+}
+
+fn unexpected_text(column: usize, what: &str, text: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        format!("unexpected {what} {text:?}").into(),
+    )
+}
+
+fn kind_from_db(text: &str) -> Option<UpdateKind> {
+    use UpdateKind::*;
+    [Major, Minor, Patch, Build, Prerelease, Digest]
+        .into_iter()
+        .find(|k| k.as_str() == text)
+}
+
+/// Moves the database and its WAL/shared-memory/journal files aside, so a stale WAL can never
+/// be replayed into the new database. Returns where the database went.
+fn move_aside(path: &Path) -> Result<PathBuf, String> {
+    let aside = aside_path(path, "corrupt");
+    fs::rename(path, &aside).map_err(|e| e.to_string())?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        if side.exists() {
+            let mut target = aside.as_os_str().to_owned();
+            target.push(suffix);
+            // The main file is already aside; a sidecar left behind is removed instead.
+            if fs::rename(&side, PathBuf::from(target)).is_err() {
+                let _ = fs::remove_file(&side);
+            }
+        }
+    }
+    Ok(aside)
+}
+
+fn to_millis(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+fn from_millis(millis: i64) -> SystemTime {
+    if millis >= 0 {
+        UNIX_EPOCH + Duration::from_millis(millis.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_millis(millis.unsigned_abs())
+    }
+}
+
+/// SQLite integers are signed 64-bit; counts never get near the limit, but saturate rather than wrap.
+fn clamp(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn unclamp(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// Times as RFC 3339 with milliseconds (`2026-11-23T11:21:21.123Z`), as in the CLI's JSON.
+mod rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&humantime::format_rfc3339_millis(*time))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SystemTime, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_rfc3339_weak(&text)
+            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(secs * 1000 + 250)
+    }
+
+    fn summary(secs: u64, updates: u64) -> CheckSummary {
+        CheckSummary {
+            started_at: at(secs),
+            duration_ms: 1234,
+            containers: 3,
+            images: 2,
+            updates,
+            errors: 1,
+            requests: 7,
+        }
+    }
+
+    fn results() -> Vec<ContainerResult> {
+        vec![
+            ContainerResult {
+                engine: Some("local".into()),
+                id: Some("abc123".into()),
+                name: Some("web".into()),
+                image: "docker.m.daocloud.io/library/nginx:1.25.3".into(),
+                upstream: "docker.io/library/nginx:1.25.3".into(),
+                via: Some("docker.m.daocloud.io/library/nginx".into()),
+                platform: Some("linux/amd64".into()),
+                local_digest: Some("sha256:aaa".into()),
+                status: Status::UpdateAvailable,
+                update: Some(Update {
+                    kind: UpdateKind::Patch,
+                    tag: Some("1.25.4".into()),
+                    digest: Some("sha256:bbb".into()),
+                }),
+                explanation:
+                    "checked docker.io/library/nginx via mirror rule docker.m.daocloud.io; 1.25.4 is newer (patch)"
+                        .into(),
+                error: None,
+                checked_at: at(1_000),
+            },
+            ContainerResult {
+                engine: None,
+                id: None,
+                name: None,
+                image: "registry.invalid/app:1".into(),
+                upstream: "registry.invalid/app:1".into(),
+                via: None,
+                platform: None,
+                local_digest: None,
+                status: Status::Unknown,
+                update: None,
+                explanation: "registry.invalid did not answer".into(),
+                error: Some(ResultError {
+                    code: "unreachable".into(),
+                    message: "registry registry.invalid is unreachable".into(),
+                }),
+                checked_at: at(1_001),
+            },
+        ]
+    }
+
+    fn key(tag: &str) -> NotifiedKey {
+        NotifiedKey {
+            upstream: "docker.io/library/nginx".into(),
+            platform: "linux/amd64".into(),
+            tag: Some(tag.into()),
+            digest: None,
+        }
+    }
+
+    fn files_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn migrations_run_on_a_fresh_database_and_are_idempotent_on_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join(DB_FILE_NAME);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as u32);
+        assert!(store.moved_aside().is_none());
+        drop(store);
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as u32);
+        store.record_check(&summary(10, 1), &results()).unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.history(10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn migrations_apply_only_the_missing_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join(DB_FILE_NAME)).unwrap();
+        let base = MIGRATIONS.len();
+        let first: Vec<&str> = MIGRATIONS
+            .iter()
+            .copied()
+            .chain(["CREATE TABLE extra (n INTEGER)"])
+            .collect();
+        store.migrate(&first).unwrap();
+        assert_eq!(store.schema_version().unwrap() as usize, base + 1);
+        // Re-running step base+1 would fail ("table extra already exists"), so success proves it was skipped.
+        let second: Vec<&str> = first.iter().copied().chain(["INSERT INTO extra VALUES (1)"]).collect();
+        store.migrate(&second).unwrap();
+        assert_eq!(store.schema_version().unwrap() as usize, base + 2);
+        let rows: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM extra", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+    }
+
+    #[test]
+    fn a_failed_migration_leaves_the_previous_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join(DB_FILE_NAME)).unwrap();
+        let base = MIGRATIONS.len() as u32;
+        let steps: Vec<&str> = MIGRATIONS
+            .iter()
+            .copied()
+            .chain(["CREATE TABLE half (n INTEGER); THIS IS NOT SQL"])
+            .collect();
+        let error = store.migrate(&steps).unwrap_err();
+        assert!(
+            matches!(error, StoreError::Migration { version, .. } if version == base + 1),
+            "{error}"
+        );
+        assert_eq!(store.schema_version().unwrap(), base);
+        let half: Option<String> = store
+            .conn
+            .query_row("SELECT name FROM sqlite_master WHERE name = 'half'", [], |r| r.get(0))
+            .optional()
+            .unwrap();
+        assert_eq!(half, None, "the step's transaction was rolled back");
+    }
+
+    #[test]
+    fn a_database_from_a_newer_tidewatch_is_refused_not_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE_NAME);
+        let store = Store::open(&path).unwrap();
+        store.conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(store);
+        let error = Store::open(&path).unwrap_err();
+        assert_eq!(error.code(), "store_newer_schema");
+        assert!(error.to_string().contains("update Tidewatch"), "{error}");
+        assert!(!files_in(dir.path()).iter().any(|n| n.contains("corrupt")));
+    }
+
+    #[test]
+    fn a_check_is_recorded_and_its_results_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join(DB_FILE_NAME)).unwrap();
+        let first = store.record_check(&summary(10, 1), &results()).unwrap();
+        assert_eq!(store.latest_results().unwrap(), results());
+
+        // The next check replaces the latest results and adds to the history.
+        let only_one = vec![results().remove(1)];
+        let second = store.record_check(&summary(20, 0), &only_one).unwrap();
+        assert!(second > first);
+        assert_eq!(store.latest_results().unwrap(), only_one);
+        let history = store.history(10).unwrap();
+        assert_eq!(history.iter().map(|r| r.id).collect::<Vec<_>>(), vec![second, first]);
+        assert_eq!(history[0].summary, summary(20, 0));
+        assert_eq!(store.history(1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn results_serialize_with_the_cli_json_field_names() {
+        let json = serde_json::to_value(&results()[0]).unwrap();
+        assert_eq!(json["status"], "update_available");
+        assert_eq!(json["update"]["kind"], "patch");
+        assert_eq!(json["update"]["tag"], "1.25.4");
+        assert_eq!(json["error"], serde_json::Value::Null);
+        assert_eq!(json["checked_at"], "1970-01-01T00:16:40.250Z");
+        let unknown = serde_json::to_value(&results()[1]).unwrap();
+        assert_eq!(unknown["error"]["code"], "unreachable");
+        assert_eq!(unknown["engine"], serde_json::Value::Null);
+        let back: ContainerResult = serde_json::from_value(json).unwrap();
+        assert_eq!(back, results()[0]);
+    }
+
+    #[test]
+    fn notified_versions_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE_NAME);
+        let store = Store::open(&path).unwrap();
+        assert!(!store.was_notified(&key("1.25.4")).unwrap());
+        assert!(store.mark_notified(&key("1.25.4")).unwrap(), "first mark is new");
+        assert!(!store.mark_notified(&key("1.25.4")).unwrap(), "second mark is not");
+        drop(store);
+
+        let store = Store::open(&path).unwrap();
+        assert!(store.was_notified(&key("1.25.4")).unwrap());
+        assert!(!store.was_notified(&key("1.25.5")).unwrap());
+        let other_platform = NotifiedKey {
+            platform: "linux/arm64".into(),
+            ..key("1.25.4")
+        };
+        assert!(!store.was_notified(&other_platform).unwrap());
+        let digest_only = NotifiedKey {
+            tag: None,
+            digest: Some("sha256:ccc".into()),
+            ..key("latest")
+        };
+        assert!(!store.was_notified(&digest_only).unwrap());
+        store.mark_notified(&digest_only).unwrap();
+        assert!(store.was_notified(&digest_only).unwrap());
+    }
+
+    #[test]
+    fn a_corrupt_database_is_moved_aside_and_a_fresh_one_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE_NAME);
+        let garbage: Vec<u8> = (0..8192u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        fs::write(&path, &garbage).unwrap();
+
+        let mut store = Store::open(&path).unwrap();
+        let aside = store.moved_aside().expect("the corrupt file was moved").to_path_buf();
+        let aside_name = aside.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(aside_name.starts_with("tidewatch.db.corrupt-"), "{aside_name}");
+        assert_eq!(fs::read(&aside).unwrap(), garbage, "the old bytes are kept");
+
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as u32);
+        store.record_check(&summary(10, 1), &results()).unwrap();
+        assert!(store.mark_notified(&key("1.25.4")).unwrap());
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert!(store.moved_aside().is_none());
+        assert!(store.was_notified(&key("1.25.4")).unwrap());
+    }
+
+    #[test]
+    fn a_database_with_a_damaged_page_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE_NAME);
+        let mut store = Store::open(&path).unwrap();
+        let many: Vec<ContainerResult> = (0..200).flat_map(|_| results()).collect();
+        store.record_check(&summary(10, 1), &many).unwrap();
+        // Fold the WAL into the main file so the damage below hits the real pages.
+        store
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        drop(store);
+        let mut bytes = fs::read(&path).unwrap();
+        assert!(bytes.len() > 4096 * 3);
+        // Keep the header (page 1) so SQLite recognises the file, and scribble over page 2 onwards.
+        for byte in &mut bytes[4096..4096 * 3] {
+            *byte = 0xA5;
+        }
+        fs::write(&path, &bytes).unwrap();
+
+        let store = Store::open(&path).unwrap();
+        assert!(store.moved_aside().is_some());
+        assert!(store.latest_results().unwrap().is_empty());
+    }
+
+    #[test]
+    fn database_path_prefers_the_env_dir() {
+        assert_eq!(
+            resolve_path(Some("/env/dir".into()), Some("/home/u/.local/share".into())).unwrap(),
+            Path::new("/env/dir/tidewatch.db")
+        );
+        assert_eq!(
+            resolve_path(Some("".into()), Some("/home/u/.local/share".into())).unwrap(),
+            Path::new("/home/u/.local/share/tidewatch/tidewatch.db")
+        );
+        assert!(matches!(resolve_path(None, None), Err(StoreError::NoDataDir)));
+    }
+
+    #[test]
+    fn times_before_and_after_the_epoch_round_trip_through_millis() {
+        for time in [at(0), at(1_700_000_000), UNIX_EPOCH - Duration::from_millis(1500)] {
+            assert_eq!(from_millis(to_millis(time)), time);
+        }
+    }
+}
