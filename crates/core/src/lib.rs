@@ -1,13 +1,14 @@
 //! Tidewatch's domain: everything the desktop app, the CLI and the tests share. No Tauri here.
 
+pub mod checker;
 pub mod config;
 pub mod credentials;
 pub mod engine;
 pub mod labels;
 pub mod mirror;
 pub mod platform;
-pub mod registry;
 pub mod reference;
+pub mod registry;
 pub mod store;
 pub mod version;
 
