@@ -1,0 +1,509 @@
+//! The check plan: each container read into a subject (normalized reference, mirror resolution,
+//! local digest, label policy), verdicts that need no registry given at once, and the rest
+//! grouped by (upstream image, tag, platform, endpoints) so each group is asked once.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use super::ImageTarget;
+use crate::engine::ContainerImage;
+use crate::labels::LabelPolicy;
+use crate::mirror::{Endpoint, MirrorResolver, Resolution};
+use crate::platform::Platform;
+use crate::reference::Reference;
+use crate::store::{ContainerResult, ResultError, Status};
+use crate::version::TagFilter;
+
+/// The digest the engine recorded for the image, and under which name it was pulled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct LocalDigest {
+    pub digest: String,
+    /// `registry/repository` of the RepoDigest (a mirror's name when pulled through one).
+    pub source: String,
+}
+
+/// One container (or `--image`) waiting for its registry answers.
+#[derive(Debug, Clone)]
+pub(super) struct Subject {
+    /// Where its result goes in the report.
+    pub position: usize,
+    pub engine: Option<String>,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// The reference exactly as the container names it.
+    pub image: String,
+    pub created_as: Reference,
+    pub platform: Platform,
+    /// `None` for `--image` checks: there is no local image.
+    pub local: Option<LocalDigest>,
+    /// The container's RepoDigests, for a message when none matches.
+    pub repo_digests: Vec<String>,
+    /// Label filters on candidate tags (the config's `[tags]` is applied to the list first).
+    pub label_filter: TagFilter,
+    /// `wud.watch.digest=false` turns off digest comparison of version-like tags.
+    pub watch_digest: bool,
+}
+
+/// Subjects that share the same registry questions.
+#[derive(Debug, Clone)]
+pub(super) struct Group {
+    /// The upstream reference with its tag (never a digest: pinned containers are not planned).
+    pub upstream: Reference,
+    pub platform: Platform,
+    /// Where to ask, in order (merged over the group's subjects).
+    pub endpoints: Vec<Endpoint>,
+    /// The config's `[tags]` filter.
+    pub config_filter: TagFilter,
+    pub subjects: Vec<Subject>,
+}
+
+impl Group {
+    pub fn tag(&self) -> &str {
+        self.upstream.tag_or_latest()
+    }
+}
+
+pub(super) struct Plan {
+    /// Results by position; `Some` for verdicts reached without a registry.
+    pub slots: Vec<Option<ContainerResult>>,
+    pub groups: Vec<Group>,
+}
+
+/// Builds a [`Plan`] one container at a time.
+pub(super) struct Planner {
+    checked_at: SystemTime,
+    slots: Vec<Option<ContainerResult>>,
+    groups: Vec<Group>,
+    index: HashMap<(String, String, String, String), usize>,
+}
+
+/// The container's identity fields, shared by every result built for it.
+struct Identity {
+    engine: Option<String>,
+    id: Option<String>,
+    name: Option<String>,
+    image: String,
+    platform: Option<String>,
+}
+
+impl Planner {
+    pub fn new(checked_at: SystemTime) -> Planner {
+        Planner {
+            checked_at,
+            slots: Vec::new(),
+            groups: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    pub fn add_container(
+        &mut self,
+        engine: &str,
+        container: ContainerImage,
+        resolver: &MirrorResolver,
+        config_filter: &TagFilter,
+    ) {
+        let policy = match LabelPolicy::from_labels(&container.labels) {
+            Ok(policy) => policy,
+            Err(error) => {
+                let identity = container_identity(engine, &container);
+                let upstream = container.image.clone();
+                self.immediate(
+                    identity,
+                    upstream,
+                    None,
+                    Status::Unknown,
+                    error.to_string(),
+                    Some(("invalid_label", error.to_string())),
+                );
+                return;
+            }
+        };
+        if !policy.is_enabled(true) {
+            return;
+        }
+        let identity = container_identity(engine, &container);
+        let reference: Reference = match container.image.parse() {
+            Ok(reference) => reference,
+            Err(error) => {
+                let message = error.to_string();
+                let upstream = container.image.clone();
+                self.immediate(
+                    identity,
+                    upstream,
+                    None,
+                    Status::Unknown,
+                    format!("could not check: {message}"),
+                    Some(("invalid_reference", message)),
+                );
+                return;
+            }
+        };
+        let resolution = resolver.resolve(&reference);
+        let upstream = with_tag(&resolution.upstream);
+        if let Some(digest) = reference.digest() {
+            let explanation = format!("pinned by digest {digest}: what runs cannot change, so no update is looked for");
+            self.immediate(
+                identity,
+                upstream.to_string(),
+                Some(digest.to_string()),
+                Status::Pinned,
+                explanation,
+                None,
+            );
+            return;
+        }
+        if container.repo_digests.is_empty() {
+            let explanation =
+                "the image has no RepoDigests (built or loaded locally): there is nothing in a registry to \
+                               compare it with"
+                    .to_string();
+            self.immediate(
+                identity,
+                upstream.to_string(),
+                None,
+                Status::LocalOnly,
+                explanation,
+                None,
+            );
+            return;
+        }
+        let platform = container.platform.clone().unwrap_or_else(Platform::host);
+        let local = match_repo_digest(&container.repo_digests, &reference, &resolution);
+        let subject = Subject {
+            position: self.slots.len(),
+            engine: identity.engine,
+            id: identity.id,
+            name: identity.name,
+            image: identity.image,
+            created_as: reference,
+            platform,
+            local,
+            repo_digests: container.repo_digests,
+            label_filter: policy.tag_filter,
+            watch_digest: policy.watch_digest.unwrap_or(true),
+        };
+        self.slots.push(None);
+        self.plan(subject, resolution, config_filter);
+    }
+
+    pub fn add_image(&mut self, image: ImageTarget, resolver: &MirrorResolver, config_filter: &TagFilter) {
+        let identity = Identity {
+            engine: None,
+            id: None,
+            name: None,
+            image: image.reference.clone(),
+            platform: Some(image.platform.to_string()),
+        };
+        let reference: Reference = match image.reference.parse() {
+            Ok(reference) => reference,
+            Err(error) => {
+                let message = error.to_string();
+                self.immediate(
+                    identity,
+                    image.reference,
+                    None,
+                    Status::Unknown,
+                    format!("could not check: {message}"),
+                    Some(("invalid_reference", message)),
+                );
+                return;
+            }
+        };
+        let resolution = resolver.resolve(&reference);
+        let upstream = with_tag(&resolution.upstream);
+        if let Some(digest) = reference.digest() {
+            let explanation = format!("pinned by digest {digest}: it cannot change, so no update is looked for");
+            self.immediate(identity, upstream.to_string(), None, Status::Pinned, explanation, None);
+            return;
+        }
+        let subject = Subject {
+            position: self.slots.len(),
+            engine: None,
+            id: None,
+            name: None,
+            image: image.reference,
+            created_as: reference,
+            platform: image.platform,
+            local: None,
+            repo_digests: Vec::new(),
+            label_filter: TagFilter::default(),
+            watch_digest: true,
+        };
+        self.slots.push(None);
+        self.plan(subject, resolution, config_filter);
+    }
+
+    pub fn finish(self) -> Plan {
+        Plan {
+            slots: self.slots,
+            groups: self.groups,
+        }
+    }
+
+    fn plan(&mut self, subject: Subject, resolution: Resolution, config_filter: &TagFilter) {
+        let upstream = with_tag(&resolution.upstream);
+        // The first endpoint is part of the key: a mirror-only or mirror-first rule must not be
+        // answered by the upstream. Fallbacks of containers that share the first endpoint are
+        // merged, so a container created through a mirror's name and one created with the
+        // upstream's share one request.
+        let first = resolution.endpoints.first().map(Endpoint::name).unwrap_or_default();
+        let key = (
+            upstream.name(),
+            upstream.tag_or_latest().to_string(),
+            subject.platform.to_string(),
+            first,
+        );
+        match self.index.get(&key) {
+            Some(&i) => {
+                let group = &mut self.groups[i];
+                for endpoint in resolution.endpoints {
+                    if !group.endpoints.iter().any(|e| e.name() == endpoint.name()) {
+                        group.endpoints.push(endpoint);
+                    }
+                }
+                group.subjects.push(subject);
+            }
+            None => {
+                self.index.insert(key, self.groups.len());
+                self.groups.push(Group {
+                    upstream,
+                    platform: subject.platform.clone(),
+                    endpoints: resolution.endpoints,
+                    config_filter: config_filter.clone(),
+                    subjects: vec![subject],
+                });
+            }
+        }
+    }
+
+    fn immediate(
+        &mut self,
+        identity: Identity,
+        upstream: String,
+        local_digest: Option<String>,
+        status: Status,
+        explanation: String,
+        error: Option<(&str, String)>,
+    ) {
+        self.slots.push(Some(ContainerResult {
+            engine: identity.engine,
+            id: identity.id,
+            name: identity.name,
+            image: identity.image,
+            upstream,
+            via: None,
+            platform: identity.platform,
+            local_digest,
+            status,
+            update: None,
+            explanation,
+            error: error.map(|(code, message)| ResultError {
+                code: code.to_string(),
+                message,
+            }),
+            checked_at: self.checked_at,
+        }));
+    }
+}
+
+fn container_identity(engine: &str, container: &ContainerImage) -> Identity {
+    Identity {
+        engine: Some(engine.to_string()),
+        id: Some(container.id.clone()),
+        name: Some(container.name.clone()),
+        image: container.image.clone(),
+        platform: Some(container.platform.clone().unwrap_or_else(Platform::host).to_string()),
+    }
+}
+
+/// The upstream with its tag written out (`latest` when the reference had none), as SPEC §6's
+/// `upstream` always carries one; a digest is kept.
+pub(super) fn with_tag(reference: &Reference) -> Reference {
+    if reference.tag().is_some() {
+        return reference.clone();
+    }
+    match reference.with_tag("latest") {
+        Ok(tagged) => match reference.digest() {
+            Some(digest) => tagged.with_digest(digest).unwrap_or_else(|_| reference.clone()),
+            None => tagged,
+        },
+        Err(_) => reference.clone(),
+    }
+}
+
+/// The RepoDigest that belongs to this image's names: the name the container was created with
+/// first (that is where it was pulled from), then the upstream, then any endpoint. A digest is
+/// content-addressed, so one recorded for a mirror equals the upstream's for the same manifest.
+/// RepoDigests of other names (a `docker tag` of another image) are not comparable and ignored.
+pub(super) fn match_repo_digest(
+    repo_digests: &[String],
+    created_as: &Reference,
+    resolution: &Resolution,
+) -> Option<LocalDigest> {
+    let parsed: Vec<(String, String)> = repo_digests
+        .iter()
+        .filter_map(|text| {
+            let reference: Reference = text.parse().ok()?;
+            Some((reference.name(), reference.digest()?.to_string()))
+        })
+        .collect();
+    let mut names = vec![created_as.name(), resolution.upstream.name()];
+    names.extend(resolution.endpoints.iter().map(Endpoint::name));
+    names.iter().find_map(|name| {
+        parsed
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(source, digest)| LocalDigest {
+                digest: digest.clone(),
+                source: source.clone(),
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mirror::MirrorRule;
+
+    const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn resolver() -> MirrorResolver {
+        MirrorResolver::new(
+            &[MirrorRule {
+                mirror: "mirror.corp:5000".into(),
+                upstream: "registry.corp:5000".into(),
+                query: Default::default(),
+            }],
+            &[],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn repo_digest_of_the_name_pulled_by_wins() {
+        let created: Reference = "mirror.corp:5000/app:1".parse().unwrap();
+        let resolution = resolver().resolve(&created);
+        let digests = vec![
+            format!("registry.corp:5000/app@{NEW}"),
+            format!("mirror.corp:5000/app@{OLD}"),
+        ];
+        let local = match_repo_digest(&digests, &created, &resolution).unwrap();
+        assert_eq!(local.digest, OLD);
+        assert_eq!(local.source, "mirror.corp:5000/app");
+    }
+
+    #[test]
+    fn repo_digest_of_the_upstream_counts_for_a_mirror_name() {
+        let created: Reference = "mirror.corp:5000/app:1".parse().unwrap();
+        let resolution = resolver().resolve(&created);
+        let digests = vec![format!("registry.corp:5000/app@{NEW}")];
+        assert_eq!(match_repo_digest(&digests, &created, &resolution).unwrap().digest, NEW);
+    }
+
+    #[test]
+    fn repo_digests_of_unrelated_names_are_not_compared() {
+        let created: Reference = "registry.corp:5000/app:1".parse().unwrap();
+        let resolution = resolver().resolve(&created);
+        let digests = vec![format!("other.corp/app@{NEW}"), "garbage".to_string()];
+        assert_eq!(match_repo_digest(&digests, &created, &resolution), None);
+    }
+
+    #[test]
+    fn docker_hub_short_repo_digests_match_normalized_names() {
+        let created: Reference = "nginx:1.25".parse().unwrap();
+        let resolution = MirrorResolver::default().resolve(&created);
+        let digests = vec![format!("nginx@{OLD}")];
+        assert_eq!(
+            match_repo_digest(&digests, &created, &resolution).unwrap().source,
+            "docker.io/library/nginx"
+        );
+    }
+
+    #[test]
+    fn upstream_always_carries_a_tag() {
+        let cases = [
+            ("nginx", "docker.io/library/nginx:latest"),
+            ("nginx:1.25", "docker.io/library/nginx:1.25"),
+            (
+                &format!("nginx@{OLD}") as &str,
+                &format!("docker.io/library/nginx:latest@{OLD}") as &str,
+            ),
+        ];
+        for (input, expected) in cases {
+            let reference: Reference = input.parse().unwrap();
+            assert_eq!(with_tag(&reference).to_string(), expected, "{input}");
+        }
+    }
+
+    fn container(name: &str, image: &str, digests: &[String], labels: &[(&str, &str)]) -> ContainerImage {
+        ContainerImage {
+            id: format!("id-{name}"),
+            name: name.to_string(),
+            image: image.to_string(),
+            image_id: "sha256:abc".into(),
+            repo_digests: digests.to_vec(),
+            repo_tags: Vec::new(),
+            platform: Some("linux/amd64".parse().unwrap()),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            running: true,
+        }
+    }
+
+    #[test]
+    fn containers_on_the_same_image_share_one_group_and_verdicts_without_registry_come_first() {
+        let mut planner = Planner::new(SystemTime::now());
+        let digests = vec![format!("registry.corp:5000/app@{OLD}")];
+        let filter = TagFilter::default();
+        for i in 0..50 {
+            planner.add_container(
+                "e",
+                container(&format!("c{i}"), "registry.corp:5000/app:1", &digests, &[]),
+                &resolver(),
+                &filter,
+            );
+        }
+        planner.add_container(
+            "e",
+            container("m", "mirror.corp:5000/app:1", &digests, &[]),
+            &resolver(),
+            &filter,
+        );
+        planner.add_container(
+            "e",
+            container("p", &format!("registry.corp:5000/app:1@{OLD}"), &digests, &[]),
+            &resolver(),
+            &filter,
+        );
+        planner.add_container("e", container("l", "app:dev", &[], &[]), &resolver(), &filter);
+        planner.add_container(
+            "e",
+            container("off", "app:dev", &[], &[("tidewatch.enable", "false")]),
+            &resolver(),
+            &filter,
+        );
+        planner.add_container(
+            "e",
+            container("bad", "app:dev", &[], &[("wud.watch", "maybe")]),
+            &resolver(),
+            &filter,
+        );
+        let plan = planner.finish();
+        // The disabled container is skipped entirely.
+        assert_eq!(plan.slots.len(), 54);
+        let statuses: Vec<Status> = plan.slots[51..].iter().map(|s| s.as_ref().unwrap().status).collect();
+        assert_eq!(statuses, [Status::Pinned, Status::LocalOnly, Status::Unknown]);
+        assert_eq!(
+            plan.slots[53].as_ref().unwrap().error.as_ref().unwrap().code,
+            "invalid_label"
+        );
+        // Created through the mirror's name or the upstream's: upstream-first asks the upstream
+        // first either way, so they share one group, with the mirror as the fallback.
+        assert_eq!(plan.groups.len(), 1);
+        assert_eq!(plan.groups[0].subjects.len(), 51);
+        assert_eq!(plan.groups[0].upstream.to_string(), "registry.corp:5000/app:1");
+        let endpoints: Vec<String> = plan.groups[0].endpoints.iter().map(Endpoint::name).collect();
+        assert_eq!(endpoints, ["registry.corp:5000/app", "mirror.corp:5000/app"]);
+    }
+}

@@ -1,0 +1,433 @@
+//! One plan group asked of its registries (one HEAD for the tag, the tag list once per
+//! repository, index manifests only when a digest changed) and the answers turned into verdicts.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use super::plan::{Group, Subject};
+use crate::mirror::{Endpoint, EndpointRole};
+use crate::registry::{ManifestDigest, PlatformManifest, RegistryClient, RegistryError, RegistryPool};
+use crate::store::{ContainerResult, ResultError, Status, Update};
+use crate::version::{is_version_like, newest_candidate, UpdateKind};
+
+type TagsCell = Arc<tokio::sync::OnceCell<Result<Arc<Vec<String>>, RegistryError>>>;
+
+/// Tag lists fetched during one check, by endpoint (`registry/repository`): every tag of a
+/// repository is listed once per check however many groups need it, even concurrently.
+#[derive(Default)]
+pub(super) struct TagCache {
+    lists: Mutex<HashMap<String, TagsCell>>,
+}
+
+impl TagCache {
+    async fn tags(&self, client: &RegistryClient, endpoint: &Endpoint) -> Result<Arc<Vec<String>>, RegistryError> {
+        let cell = {
+            let mut lists = self.lists.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            lists.entry(endpoint.name()).or_default().clone()
+        };
+        cell.get_or_init(|| async {
+            client
+                .list_tags(&endpoint.repository)
+                .await
+                .map(|list| Arc::new(list.tags))
+        })
+        .await
+        .clone()
+    }
+}
+
+fn client_for(pool: &RegistryPool, endpoint: &Endpoint) -> Result<Arc<RegistryClient>, RegistryError> {
+    // An engine's `http://` registry-mirrors entry keeps its scheme; the pool keys by host either way.
+    if endpoint.plain_http {
+        pool.client(&format!("http://{}", endpoint.registry))
+    } else {
+        pool.client(&endpoint.registry)
+    }
+}
+
+/// What the first endpoint that answered said about the tag.
+struct Answer<'a> {
+    endpoint: &'a Endpoint,
+    client: Arc<RegistryClient>,
+    remote: ManifestDigest,
+    /// Endpoints asked before it that failed.
+    failed: Vec<(&'a Endpoint, RegistryError)>,
+}
+
+/// Asks the registries for `group` and returns each subject's result with its position.
+pub(super) async fn run_group(
+    pool: &RegistryPool,
+    tags: &TagCache,
+    group: Group,
+    checked_at: SystemTime,
+) -> Vec<(usize, ContainerResult)> {
+    let tag = group.tag().to_string();
+    let mut failed: Vec<(&Endpoint, RegistryError)> = Vec::new();
+    let mut answer = None;
+    // One HEAD per floating tag, at the endpoints in the resolution's order: the next one is
+    // asked only when the previous did not answer (upstream-first falls back to mirrors).
+    for endpoint in &group.endpoints {
+        let client = match client_for(pool, endpoint) {
+            Ok(client) => client,
+            Err(error) => {
+                failed.push((endpoint, error));
+                continue;
+            }
+        };
+        match client.manifest_digest(&endpoint.repository, &tag).await {
+            Ok(remote) => {
+                answer = Some(Answer {
+                    endpoint,
+                    client,
+                    remote,
+                    failed: std::mem::take(&mut failed),
+                });
+                break;
+            }
+            Err(error) => failed.push((endpoint, error)),
+        }
+    }
+    let Some(answer) = answer else {
+        return group
+            .subjects
+            .iter()
+            .map(|subject| {
+                (
+                    subject.position,
+                    unreachable_result(&group, subject, &failed, checked_at),
+                )
+            })
+            .collect();
+    };
+
+    let tag_list = if is_version_like(&tag) {
+        Some(tags.tags(&answer.client, answer.endpoint).await.map(|list| {
+            list.iter()
+                .filter(|t| group.config_filter.allows(t))
+                .cloned()
+                .collect::<Vec<_>>()
+        }))
+    } else {
+        None
+    };
+
+    let mut lookups = Lookups::default();
+    let mut results = Vec::with_capacity(group.subjects.len());
+    for subject in &group.subjects {
+        let result = judge(
+            pool,
+            &group,
+            subject,
+            &answer,
+            tag_list.as_ref(),
+            &mut lookups,
+            checked_at,
+        )
+        .await;
+        results.push((subject.position, result));
+    }
+    results
+}
+
+/// Answers shared by the subjects of one group (several containers with the same old digest).
+#[derive(Default)]
+struct Lookups {
+    /// Platform manifests by index digest.
+    platform: HashMap<String, Result<PlatformManifest, RegistryError>>,
+    /// The tag's digest on a mirror, by endpoint name.
+    mirror: HashMap<String, Result<ManifestDigest, RegistryError>>,
+}
+
+impl Lookups {
+    /// The manifest `digest` serves for the group's platform: at the endpoint that answered, then
+    /// at the one the image was pulled from (an old index may only be left on the mirror).
+    async fn platform_manifest(
+        &mut self,
+        pool: &RegistryPool,
+        group: &Group,
+        answer: &Answer<'_>,
+        source: Option<&Endpoint>,
+        digest: &str,
+    ) -> Result<PlatformManifest, RegistryError> {
+        if let Some(found) = self.platform.get(digest) {
+            return found.clone();
+        }
+        let mut result = answer
+            .client
+            .platform_manifest(&answer.endpoint.repository, digest, &group.platform)
+            .await;
+        if let (Err(RegistryError::NotFound { .. }), Some(source)) = (&result, source) {
+            if source.name() != answer.endpoint.name() {
+                if let Ok(client) = client_for(pool, source) {
+                    result = client
+                        .platform_manifest(&source.repository, digest, &group.platform)
+                        .await;
+                }
+            }
+        }
+        self.platform.insert(digest.to_string(), result.clone());
+        result
+    }
+
+    async fn mirror_digest(
+        &mut self,
+        pool: &RegistryPool,
+        mirror: &Endpoint,
+        tag: &str,
+    ) -> Result<ManifestDigest, RegistryError> {
+        if let Some(found) = self.mirror.get(&mirror.name()) {
+            return found.clone();
+        }
+        let result = match client_for(pool, mirror) {
+            Ok(client) => client.manifest_digest(&mirror.repository, tag).await,
+            Err(error) => Err(error),
+        };
+        self.mirror.insert(mirror.name(), result.clone());
+        result
+    }
+}
+
+/// A result for `subject` with the fields every verdict shares filled in.
+fn result(group: &Group, subject: &Subject, via: Option<&Endpoint>, checked_at: SystemTime) -> ContainerResult {
+    ContainerResult {
+        engine: subject.engine.clone(),
+        id: subject.id.clone(),
+        name: subject.name.clone(),
+        image: subject.image.clone(),
+        upstream: group.upstream.to_string(),
+        via: via.map(Endpoint::name),
+        platform: Some(subject.platform.to_string()),
+        local_digest: subject.local.as_ref().map(|l| l.digest.clone()),
+        status: Status::Unknown,
+        update: None,
+        explanation: String::new(),
+        error: None,
+        checked_at,
+    }
+}
+
+fn error_of(error: &RegistryError) -> ResultError {
+    let mut message = error.to_string();
+    // Say what to look at, since "connection refused" alone does not.
+    if matches!(error, RegistryError::Unreachable { .. } | RegistryError::Timeout { .. }) {
+        message.push_str(
+            "; is the registry up and reachable from this machine? If it is only reachable through a mirror, \
+             add a [[mirrors]] rule with query = \"mirror-only\"",
+        );
+    }
+    ResultError {
+        code: error.code().to_string(),
+        message,
+    }
+}
+
+fn unreachable_result(
+    group: &Group,
+    subject: &Subject,
+    failed: &[(&Endpoint, RegistryError)],
+    checked_at: SystemTime,
+) -> ContainerResult {
+    let mut out = result(group, subject, None, checked_at);
+    let asked: Vec<String> = failed.iter().map(|(e, _)| e.name()).collect();
+    // The first endpoint's error is the one that matters: fallbacks are only fallbacks.
+    let error = failed.first().map(|(_, e)| error_of(e)).unwrap_or_else(|| ResultError {
+        code: "no_endpoint".into(),
+        message: "no registry endpoint to ask".into(),
+    });
+    out.explanation = format!(
+        "could not check {} (asked {}): {}",
+        group.upstream,
+        asked.join(", "),
+        error.message
+    );
+    out.error = Some(error);
+    out
+}
+
+/// "checked <upstream> …": which endpoint answered and why it was that one.
+fn checked_phrase(group: &Group, subject: &Subject, answer: &Answer<'_>) -> String {
+    let upstream = group.upstream.name();
+    let mut phrase = match &answer.endpoint.role {
+        EndpointRole::Mirror { rule } => {
+            format!("checked {upstream} via mirror {} ({rule})", answer.endpoint.registry)
+        }
+        EndpointRole::Upstream if subject.created_as.name() != upstream => {
+            let rule = group
+                .endpoints
+                .iter()
+                .find(|e| e.name() == subject.created_as.name())
+                .and_then(|e| match &e.role {
+                    EndpointRole::Mirror { rule } => Some(rule.clone()),
+                    EndpointRole::Upstream => None,
+                })
+                .unwrap_or_else(|| "mirror rule".to_string());
+            format!(
+                "checked {upstream}, the upstream of {} ({rule})",
+                subject.created_as.name()
+            )
+        }
+        EndpointRole::Upstream => format!("checked {upstream}"),
+    };
+    if let Some((endpoint, error)) = answer.failed.first() {
+        phrase.push_str(&format!(" after {} did not answer ({})", endpoint.name(), error.code()));
+    }
+    phrase
+}
+
+fn short(digest: &str) -> &str {
+    let hex_start = digest.find(':').map_or(0, |i| i + 1);
+    &digest[..(hex_start + 12).min(digest.len())]
+}
+
+async fn judge(
+    pool: &RegistryPool,
+    group: &Group,
+    subject: &Subject,
+    answer: &Answer<'_>,
+    tag_list: Option<&Result<Vec<String>, RegistryError>>,
+    lookups: &mut Lookups,
+    checked_at: SystemTime,
+) -> ContainerResult {
+    let tag = group.tag();
+    let remote = &answer.remote.digest;
+    let checked = checked_phrase(group, subject, answer);
+    let mut out = result(group, subject, Some(answer.endpoint), checked_at);
+
+    let (candidate, tags_note) = match tag_list {
+        None => (None, String::new()),
+        Some(Ok(tags)) => (newest_candidate(tag, tags, &subject.label_filter), String::new()),
+        Some(Err(error)) => (None, format!(" (its tags could not be listed: {error})")),
+    };
+    if let Some(candidate) = candidate {
+        out.status = Status::UpdateAvailable;
+        out.explanation = format!("{checked}; {} is newer ({})", candidate.tag, candidate.kind.as_str());
+        out.update = Some(Update {
+            kind: candidate.kind,
+            tag: Some(candidate.tag),
+            digest: None,
+        });
+        return out;
+    }
+    let no_newer_tag = if tag_list.is_some() {
+        format!("no tag newer than {tag}{tags_note}")
+    } else {
+        format!("{tag} is not a version, so only its digest is compared")
+    };
+
+    let Some(local) = &subject.local else {
+        if !subject.repo_digests.is_empty() {
+            let message = format!(
+                "the image's RepoDigests ({}) name neither {} nor its upstream {}: it was tagged locally from \
+                 another image; pull it by the name the container uses to compare it",
+                subject.repo_digests.join(", "),
+                subject.created_as.name(),
+                group.upstream.name()
+            );
+            out.explanation = format!("{checked}; cannot compare: {message}");
+            out.error = Some(ResultError {
+                code: "no_matching_repo_digest".into(),
+                message,
+            });
+            return out;
+        }
+        // `--image`: no local image, only tags are compared (SPEC §6).
+        out.status = Status::UpToDate;
+        out.explanation = format!("{checked}; {no_newer_tag}; {tag} is {}", short(remote));
+        return out;
+    };
+
+    if &local.digest == remote {
+        out.status = Status::UpToDate;
+        out.explanation = format!(
+            "{checked}; {no_newer_tag}; {tag} still points at the local digest {}",
+            short(remote)
+        );
+        return out;
+    }
+    if !subject.watch_digest && tag_list.is_some() {
+        out.status = Status::UpToDate;
+        out.explanation =
+            format!("{checked}; {no_newer_tag}; digest changes of {tag} are not watched (wud.watch.digest=false)");
+        return out;
+    }
+
+    let source = group.endpoints.iter().find(|e| e.name() == local.source);
+    // Multi-arch: the local RepoDigest is the index's. Compare the manifests for this platform,
+    // old index against new, so a change for other platforms only is no update (SPEC §2).
+    let mut old_index_gone = false;
+    if answer.remote.is_index() {
+        let new = lookups.platform_manifest(pool, group, answer, source, remote).await;
+        let old = lookups
+            .platform_manifest(pool, group, answer, source, &local.digest)
+            .await;
+        match (new, old) {
+            (Ok(new), Ok(old)) if new.digest == old.digest => {
+                out.status = Status::UpToDate;
+                out.explanation = format!(
+                    "{checked}; {no_newer_tag}; the index of {tag} changed ({} -> {}) but only for other platforms: \
+                     {} is still {}",
+                    short(&local.digest),
+                    short(remote),
+                    group.platform,
+                    short(&new.digest)
+                );
+                return out;
+            }
+            (Ok(_), Ok(_)) => {}
+            (Ok(_), Err(RegistryError::NotFound { .. })) => old_index_gone = true,
+            (Err(error), _) | (_, Err(error)) => {
+                let error = error_of(&error);
+                out.explanation = format!(
+                    "{checked}; {tag} points at another index ({}), but the {} manifests could not be compared: {}",
+                    short(remote),
+                    group.platform,
+                    error.message
+                );
+                out.error = Some(error);
+                return out;
+            }
+        }
+    }
+
+    // Pulled through a mirror that still serves the old digest: re-pulling would not update,
+    // and the upstream's newer digest is the mirror lagging, not an update to offer.
+    if let Some(mirror) = source.filter(|s| !s.is_upstream() && s.name() != answer.endpoint.name()) {
+        if let Ok(on_mirror) = lookups.mirror_digest(pool, mirror, tag).await {
+            if on_mirror.digest == local.digest {
+                let message = format!(
+                    "the mirror {} still serves {} for {tag} while {} serves {}: the mirror is behind its upstream, \
+                     so pulling through it would not update; wait for the mirror to refresh",
+                    mirror.name(),
+                    short(&local.digest),
+                    answer.endpoint.name(),
+                    short(remote)
+                );
+                out.explanation = format!("{checked}; {message}");
+                out.error = Some(ResultError {
+                    code: "mirror_behind".into(),
+                    message,
+                });
+                return out;
+            }
+        }
+    }
+
+    out.status = Status::UpdateAvailable;
+    out.explanation = format!(
+        "{checked}; {no_newer_tag}; {tag} now points at {} (local {}){}",
+        short(remote),
+        short(&local.digest),
+        if old_index_gone {
+            ", and the local index is no longer in the registry"
+        } else {
+            ""
+        }
+    );
+    out.update = Some(Update {
+        kind: UpdateKind::Digest,
+        tag: Some(tag.to_string()),
+        digest: Some(remote.clone()),
+    });
+    out
+}
