@@ -1,9 +1,22 @@
 //! `tidewatch`: the headless command line over Tidewatch's core (no GUI library is linked).
+//!
+//! Every subcommand is a thin adapter over a core function (SPEC §6); the only logic here is
+//! reading arguments and printing.
 
+mod check;
+mod output;
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tidewatch_core::config::{config_path, Config};
+use tidewatch_core::credentials::{self, Credential, CredentialOrigin, Secret};
 use tidewatch_core::engine::Engine;
+use tidewatch_core::platform::Platform;
+use tidewatch_core::reference::Reference;
+use tidewatch_core::registry::{RegistryClient, RegistryError, RegistrySettings};
 
 #[derive(Parser)]
 #[command(
@@ -14,46 +27,116 @@ use tidewatch_core::engine::Engine;
                   (mirror-aware, with OS-keyring credentials) and reports which images have newer versions."
 )]
 struct Cli {
+    /// Configuration file (default: $TIDEWATCH_CONFIG, else the platform's config dir tidewatch/config.toml)
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check containers (or given images) for newer versions
+    Check(check::CheckArgs),
+    /// Verify credentials for a registry and store them in the OS keyring
+    Login {
+        /// Registry host as image references name it (ghcr.io, registry.corp:5000, docker.io)
+        registry: String,
+        #[arg(long, short = 'u')]
+        username: String,
+        /// Read the password (or token) from standard input; it is never taken as an argument
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a registry's credentials from the OS keyring
+    Logout { registry: String },
     /// List the configured engines and whether they answer
     Engines {
-        /// Engine address to try (unix://, tcp://, ssh://); default: DOCKER_HOST, else the local socket
+        /// Engine address to try (unix://, tcp://, ssh://); default: the configured engines, else the local one
         #[arg(long = "engine", value_name = "URL")]
         engines: Vec<String>,
     },
+    /// Show how an image reference is normalized and which registries a check asks
+    Explain { image: String },
 }
 
 /// Exit status for a fatal error (SPEC §6).
-const EXIT_FATAL: u8 = 2;
+pub const EXIT_FATAL: u8 = 2;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     tidewatch_core::init_crypto();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TIDEWATCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .init();
     let cli = Cli::parse();
+    let config_file = cli.config.as_deref();
     match cli.command {
-        Command::Engines { engines } => list_engines(engines).await,
+        Command::Check(args) => check::run(config_file, args).await,
+        Command::Login {
+            registry,
+            username,
+            password_stdin,
+        } => login(config_file, &registry, &username, password_stdin).await,
+        Command::Logout { registry } => logout(&registry),
+        Command::Engines { engines } => list_engines(config_file, engines).await,
+        Command::Explain { image } => explain(config_file, &image),
     }
 }
 
-async fn list_engines(hosts: Vec<String>) -> ExitCode {
-    let targets: Vec<(String, String)> = if hosts.is_empty() {
-        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-        vec![("local".into(), host)]
-    } else {
-        hosts
+/// Loads the configuration, or says why it cannot (a fatal error for every command).
+pub fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
+    let path = config_path(explicit).map_err(|e| e.to_string())?;
+    Config::load(&path).map_err(|e| e.to_string())
+}
+
+fn fatal(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("tidewatch: {message}");
+    ExitCode::from(EXIT_FATAL)
+}
+
+/// The engines to use: `--engine` URLs (named after a configured engine with that host, else
+/// after the URL), else the configured engines, else the local one.
+pub fn engine_targets(config: &Config, urls: &[String]) -> Vec<(String, String)> {
+    if !urls.is_empty() {
+        return urls
             .iter()
-            .enumerate()
-            .map(|(i, h)| (format!("engine-{}", i + 1), h.clone()))
-            .collect()
+            .map(|url| {
+                let name = config
+                    .engines
+                    .iter()
+                    .find(|e| &e.host == url)
+                    .map_or_else(|| url.clone(), |e| e.name.clone());
+                (name, url.clone())
+            })
+            .collect();
+    }
+    if !config.engines.is_empty() {
+        return config
+            .engines
+            .iter()
+            .map(|e| (e.name.clone(), e.host.clone()))
+            .collect();
+    }
+    let host = std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
+    vec![("local".into(), host)]
+}
+
+async fn list_engines(config_file: Option<&Path>, urls: Vec<String>) -> ExitCode {
+    let config = match load_config(config_file) {
+        Ok(config) => config,
+        Err(message) => return fatal(message),
     };
     let mut reachable = 0;
-    for (name, host) in &targets {
-        match Engine::connect(name, host).await {
+    for (name, host) in engine_targets(&config, &urls) {
+        match Engine::connect(&name, &host).await {
             Ok(engine) => {
                 reachable += 1;
                 println!("{name}\t{host}\tok (API {})", engine.api_version());
@@ -66,4 +149,103 @@ async fn list_engines(hosts: Vec<String>) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+async fn login(config_file: Option<&Path>, registry: &str, username: &str, password_stdin: bool) -> ExitCode {
+    if !password_stdin {
+        return fatal(format!(
+            "give the password on standard input: `echo \"$PASSWORD\" | tidewatch login {registry} --username \
+             {username} --password-stdin` (a password argument would end up in the shell history)"
+        ));
+    }
+    let config = match load_config(config_file) {
+        Ok(config) => config,
+        Err(message) => return fatal(message),
+    };
+    let mut password = String::new();
+    if let Err(error) = std::io::stdin().read_to_string(&mut password) {
+        return fatal(format!("cannot read the password from standard input: {error}"));
+    }
+    // `echo` adds a newline; passwords never end with one.
+    let password = Secret::new(password.trim_end_matches(['\n', '\r']));
+    if password.expose().is_empty() {
+        return fatal("the password on standard input is empty");
+    }
+    let settings = config
+        .registry(registry)
+        .map(|r| RegistrySettings {
+            insecure: r.insecure,
+            ca_cert: r.ca_cert.clone(),
+            ..RegistrySettings::default()
+        })
+        .unwrap_or_default();
+    let client = match RegistryClient::new(registry, settings) {
+        Ok(client) => client,
+        Err(error) => return fatal(error),
+    };
+    let credential = Credential::password(username, password.expose(), CredentialOrigin::Explicit);
+    match client.with_credential(credential).check_credentials().await {
+        Ok(()) => {}
+        Err(error @ RegistryError::AuthRefused { .. }) => {
+            eprintln!("tidewatch: {error}; nothing was stored");
+            return ExitCode::from(1);
+        }
+        Err(error) => return fatal(format!("{error}; nothing was stored")),
+    }
+    match credentials::login(registry, username, &password) {
+        Ok(()) => {
+            println!("Login succeeded: {username} at {registry}, stored in the OS keyring");
+            ExitCode::SUCCESS
+        }
+        Err(error) => fatal(error),
+    }
+}
+
+fn logout(registry: &str) -> ExitCode {
+    match credentials::logout(registry) {
+        Ok(true) => {
+            println!("Removed the credentials for {registry} from the OS keyring");
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            println!("No credentials for {registry} were stored by tidewatch");
+            ExitCode::SUCCESS
+        }
+        Err(error) => fatal(error),
+    }
+}
+
+fn explain(config_file: Option<&Path>, image: &str) -> ExitCode {
+    let config = match load_config(config_file) {
+        Ok(config) => config,
+        Err(message) => return fatal(message),
+    };
+    let (reference, steps) = match Reference::parse_explained(image) {
+        Ok(parsed) => parsed,
+        Err(error) => return fatal(error),
+    };
+    let resolver = match config.mirror_resolver(&[]) {
+        Ok(resolver) => resolver,
+        Err(error) => return fatal(format!("{error}; fix the [[mirrors]] entry in the configuration")),
+    };
+    let resolution = resolver.resolve(&reference);
+    println!("{image}");
+    println!("normalization:");
+    for step in steps {
+        println!("  - {step}");
+    }
+    println!("mirror resolution:");
+    for step in &resolution.steps {
+        println!("  - {step}");
+    }
+    println!("registries asked, in order:");
+    for (i, endpoint) in resolution.endpoints.iter().enumerate() {
+        let role = match &endpoint.role {
+            tidewatch_core::mirror::EndpointRole::Upstream => "upstream".to_string(),
+            tidewatch_core::mirror::EndpointRole::Mirror { rule } => format!("mirror, {rule}"),
+        };
+        println!("  {}. {} ({role})", i + 1, endpoint.name());
+    }
+    println!("platform for --image checks: {}", Platform::host());
+    ExitCode::SUCCESS
 }

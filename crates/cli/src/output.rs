@@ -1,0 +1,137 @@
+//! Human output of a check: a table with colors on a terminal, plain text when piped.
+
+use std::io::IsTerminal as _;
+
+use tidewatch_core::checker::CheckReport;
+use tidewatch_core::store::{ContainerResult, Status};
+
+/// Whether to color the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Color,
+    Plain,
+}
+
+impl Style {
+    /// Colors on a terminal unless `NO_COLOR` is set (no-color.org).
+    pub fn detect() -> Style {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        if std::io::stdout().is_terminal() && !no_color {
+            Style::Color
+        } else {
+            Style::Plain
+        }
+    }
+
+    fn paint(self, code: &str, text: &str) -> String {
+        match self {
+            Style::Color => format!("\x1b[{code}m{text}\x1b[0m"),
+            Style::Plain => text.to_string(),
+        }
+    }
+}
+
+fn status_label(status: Status) -> (&'static str, &'static str) {
+    match status {
+        Status::UpToDate => ("up to date", "32"),
+        Status::UpdateAvailable => ("update", "1;33"),
+        Status::Pinned => ("pinned", "2"),
+        Status::LocalOnly => ("local only", "2"),
+        Status::Unknown => ("unknown", "31"),
+    }
+}
+
+fn details(result: &ContainerResult) -> String {
+    if let Some(update) = &result.update {
+        return match (&update.tag, &update.digest) {
+            (Some(tag), Some(digest)) => format!("{tag} ({}) {}", update.kind.as_str(), short(digest)),
+            (Some(tag), None) => format!("{tag} ({})", update.kind.as_str()),
+            (None, Some(digest)) => format!("{} ({})", short(digest), update.kind.as_str()),
+            (None, None) => update.kind.as_str().to_string(),
+        };
+    }
+    if let Some(error) = &result.error {
+        return error.message.clone();
+    }
+    String::new()
+}
+
+fn short(digest: &str) -> &str {
+    let start = digest.find(':').map_or(0, |i| i + 1);
+    &digest[..(start + 12).min(digest.len())]
+}
+
+/// Prints the table, then each explanation for verdicts that need one, then the summary line.
+pub fn print_report(report: &CheckReport, style: Style) {
+    let headers = ["CONTAINER", "IMAGE", "STATUS", "UPDATE / REASON"];
+    let rows: Vec<[String; 4]> = report
+        .containers
+        .iter()
+        .map(|r| {
+            let container = match (&r.engine, &r.name) {
+                (Some(engine), Some(name)) if report.engines.len() > 1 => format!("{engine}/{name}"),
+                (_, Some(name)) => name.clone(),
+                _ => "-".to_string(),
+            };
+            [
+                container,
+                r.image.clone(),
+                status_label(r.status).0.to_string(),
+                details(r),
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    if rows.is_empty() {
+        println!("No containers to check.");
+    } else {
+        let header: Vec<String> = headers.iter().zip(widths).map(|(h, w)| format!("{h:<w$}")).collect();
+        println!("{}", style.paint("1", header.join("  ").trim_end()));
+        for (row, result) in rows.iter().zip(&report.containers) {
+            let (_, color) = status_label(result.status);
+            let cells: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .enumerate()
+                .map(|(i, (cell, w))| {
+                    let padded = format!("{cell:<w$}");
+                    if i == 2 {
+                        style.paint(color, &padded)
+                    } else {
+                        padded
+                    }
+                })
+                .collect();
+            println!("{}", cells.join("  ").trim_end());
+        }
+    }
+    let s = &report.summary;
+    let updates = format!("{} update{}", s.updates, if s.updates == 1 { "" } else { "s" });
+    let errors = format!("{} unknown", s.errors);
+    println!();
+    println!(
+        "{} container{} ({} image{} asked): {}, {} — {} registry request{} in {} ms",
+        s.containers,
+        if s.containers == 1 { "" } else { "s" },
+        s.images,
+        if s.images == 1 { "" } else { "s" },
+        if s.updates > 0 {
+            style.paint("1;33", &updates)
+        } else {
+            updates
+        },
+        if s.errors > 0 {
+            style.paint("31", &errors)
+        } else {
+            errors
+        },
+        s.requests,
+        if s.requests == 1 { "" } else { "s" },
+        s.duration_ms
+    );
+}
