@@ -1,63 +1,165 @@
-// Tidewatch's window: lists the local engine's containers through the app's own commands.
-const { invoke } = window.__TAURI__.core;
+// Tidewatch's window: wires the backend state to the header, the list, the detail panel and settings.
+import { call, on } from "./api.js";
+import { $, el } from "./dom.js";
+import { plural } from "./format.js";
+import { Header } from "./header.js";
+import { ContainerList } from "./list.js";
+import { DetailPanel } from "./detail.js";
+import { banners, emptyState, noMatches } from "./notices.js";
+import { Settings } from "./settings.js";
 
-const status = document.getElementById("engine-status");
-const table = document.getElementById("containers");
-const rows = document.getElementById("container-rows");
-const message = document.getElementById("message");
+let state = null;
 
-function showMessage(kind, title, text) {
-  table.hidden = true;
-  message.hidden = false;
-  message.className = `message ${kind}`;
-  message.replaceChildren();
-  const heading = document.createElement("h3");
-  heading.textContent = title;
-  const body = document.createElement("p");
-  body.textContent = text;
-  message.append(heading, body);
+const actions = {
+  checkNow: () => run(call("check_now")),
+  setPaused: (paused) => run(call("set_paused", { paused })),
+  openSettings: (section, prefill) => showSettings(section, prefill),
+  openReleaseNotes: (url) => call("open_release_notes", { url }),
+};
+
+const header = new Header(actions);
+const list = new ContainerList($("containers"), openDetail);
+const detail = new DetailPanel(actions);
+const settings = new Settings();
+
+const search = $("search");
+const filters = { status: $("filter-status"), engine: $("filter-engine"), kind: $("filter-kind") };
+
+/** Commands that return AppState render it at once; failures show as a banner. */
+async function run(promise) {
+  try {
+    render(await promise);
+  } catch (error) {
+    showCommandError(error);
+  }
 }
 
-function cell(text, className) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
+function showCommandError(error) {
+  const b = el("div", { className: "banner error", role: "alert" }, el("strong", {}, "That did not work. "), error.message);
+  const close = el("button", { type: "button", className: "button small" }, "Dismiss");
+  close.addEventListener("click", () => b.remove());
+  b.append(close);
+  $("banners").prepend(b);
 }
 
-function render(result) {
-  status.textContent = `${result.engine} engine · ${result.host} · API ${result.api_version}`;
-  if (result.containers.length === 0) {
-    showMessage("empty", "No containers yet", "Containers on this engine appear here as soon as they are created.");
+function render(next) {
+  if (!next) return;
+  state = next;
+  header.render(state);
+  $("banners").replaceChildren(...banners(state, actions));
+  if (list.setReport(state.report)) {
+    fillEngineFilter(state.report);
+    if (detail.isOpen) detail.refresh(list.container(detail.id));
+  }
+  applyFilters();
+}
+
+function fillEngineFilter(report) {
+  const current = filters.engine.value;
+  const names = [...new Set((report?.containers ?? []).map((c) => c.engine ?? ""))].sort();
+  filters.engine.replaceChildren(
+    el("option", { value: "" }, "All"),
+    names.map((n) => el("option", { value: n }, n || "Images")),
+  );
+  filters.engine.value = names.includes(current) ? current : "";
+  filters.engine.disabled = names.length < 2;
+}
+
+function applyFilters() {
+  const table = $("containers");
+  const emptyBox = $("empty");
+  const blank = state ? emptyState(state, actions) : null;
+  if (blank) {
+    table.hidden = true;
+    emptyBox.replaceChildren(blank);
+    emptyBox.hidden = false;
+    $("summary").textContent = "";
     return;
   }
-  message.hidden = true;
-  table.hidden = false;
-  rows.replaceChildren(
-    ...result.containers.map((c) => {
-      const tr = document.createElement("tr");
-      tr.dataset.testid = "container-row";
-      tr.tabIndex = 0;
-      const state = document.createElement("td");
-      const badge = document.createElement("span");
-      badge.className = `badge ${c.running ? "running" : "stopped"}`;
-      badge.textContent = c.running ? "running" : "stopped";
-      state.append(badge);
-      tr.append(cell(c.name, "name"), cell(c.image, "image"), state);
-      return tr;
-    }),
-  );
+  const visible = list.filter({
+    query: search.value,
+    status: filters.status.value,
+    engine: filters.engine.value,
+    kind: filters.kind.value,
+  });
+  table.hidden = visible === 0;
+  emptyBox.hidden = visible !== 0;
+  if (visible === 0) emptyBox.replaceChildren(noMatches(clearFilters));
+  $("summary").textContent = summary(state.report, visible);
 }
 
-async function refresh() {
-  status.textContent = "Connecting to the engine…";
-  try {
-    render(await invoke("list_containers"));
-  } catch (error) {
-    status.textContent = "Engine unreachable";
-    showMessage("error", "Cannot reach the Docker engine", error.message ?? String(error));
-  }
+function summary(report, visible) {
+  const s = report.summary ?? {};
+  const total = s.containers ?? report.containers.length;
+  const parts = [plural(total, "container"), plural(s.updates ?? 0, "update")];
+  if (s.errors) parts.push(plural(s.errors, "error"));
+  if (visible !== total) parts.unshift(`showing ${visible} of`);
+  return parts.join(" · ").replace("of · ", "of ");
 }
 
-document.getElementById("refresh").addEventListener("click", refresh);
-refresh();
+function clearFilters() {
+  search.value = "";
+  for (const f of Object.values(filters)) f.value = "";
+  applyFilters();
+  search.focus();
+}
+
+function openDetail(id) {
+  const c = list.container(id);
+  if (c) detail.open(c, list.row(id));
+}
+
+// Typing in the search box refilters at most once per frame.
+let pending = 0;
+search.addEventListener("input", () => {
+  cancelAnimationFrame(pending);
+  pending = requestAnimationFrame(applyFilters);
+});
+for (const f of Object.values(filters)) f.addEventListener("change", applyFilters);
+
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Escape" || e.defaultPrevented) return;
+  if (detail.isOpen) detail.close();
+  else if (!$("settings-view").hidden && !e.target.closest?.("input, select")) showList();
+  else if (e.target === search && search.value) clearFilters();
+});
+
+function showSettings(section, prefill) {
+  detail.close();
+  $("list-view").hidden = true;
+  $("settings-view").hidden = false;
+  $("open-settings").setAttribute("aria-pressed", "true");
+  settings.open(section, prefill);
+}
+
+function showList() {
+  $("settings-view").hidden = true;
+  $("list-view").hidden = false;
+  $("open-settings").setAttribute("aria-pressed", "false");
+  $("open-settings").focus();
+}
+
+$("open-settings").addEventListener("click", () => ($("settings-view").hidden ? showSettings() : showList()));
+$("close-settings").addEventListener("click", showList);
+
+on("state-changed", render);
+// From a notification click: show that container even when filters would hide it.
+on("focus-container", ({ id }) => {
+  showList();
+  if (list.row(id)?.hidden) clearFilters();
+  const row = list.row(id);
+  if (!row) return;
+  list.focus(row);
+  list.open(row);
+});
+// From the tray's "N updates available".
+on("show-updates", () => {
+  showList();
+  search.value = "";
+  filters.engine.value = "";
+  filters.kind.value = "";
+  filters.status.value = "update_available";
+  applyFilters();
+});
+
+run(call("get_state"));

@@ -1,0 +1,137 @@
+// The side panel with everything known about one container's verdict.
+import { el, $ } from "./dom.js";
+import { badge } from "./list.js";
+import { KIND_LABEL, shortDigest, tagOf, containerTitle, registryOf } from "./format.js";
+
+/** A digest shown short and monospaced, the full value in the tooltip and selectable on copy. */
+function digest(value) {
+  if (!value) return el("span", { className: "muted" }, "—");
+  return el("code", { className: "digest", title: value }, shortDigest(value));
+}
+
+function field(label, ...value) {
+  return [el("dt", {}, label), el("dd", {}, ...value)];
+}
+
+function text(value, mono = false) {
+  if (value === null || value === undefined || value === "") return el("span", { className: "muted" }, "—");
+  return mono ? el("code", { className: "mono", title: value }, value) : String(value);
+}
+
+export class DetailPanel {
+  /**
+   * @param {{openReleaseNotes: (url: string) => Promise<void>, openSettings: (section: string, prefill?: object) => void}} actions
+   */
+  constructor(actions) {
+    this.actions = actions;
+    this.panel = $("detail");
+    this.title = $("detail-title");
+    this.body = $("detail-body");
+    this.id = null;
+    this.returnFocus = null;
+    $("detail-close").addEventListener("click", () => this.close());
+    this.panel.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        e.stopPropagation();
+        this.close();
+      }
+    });
+    // Delegated: the panel's buttons are rebuilt on each render.
+    this.body.addEventListener("click", (e) => {
+      const button = e.target.closest("button[data-action]");
+      if (!button) return;
+      if (button.dataset.action === "release-notes") this.releaseNotes(button);
+      if (button.dataset.action === "credentials") {
+        this.actions.openSettings("set-credentials", { registry: button.dataset.registry });
+      }
+    });
+  }
+
+  get isOpen() {
+    return !this.panel.hidden;
+  }
+
+  open(container, returnFocus) {
+    this.id = container.id ?? container.image;
+    this.returnFocus = returnFocus ?? document.activeElement;
+    this.render(container);
+    this.panel.hidden = false;
+    this.panel.focus();
+  }
+
+  /** Re-renders after a new report; closes when the container is gone. */
+  refresh(container) {
+    if (!this.isOpen) return;
+    if (container) this.render(container);
+    else this.close();
+  }
+
+  close() {
+    if (!this.isOpen) return;
+    this.panel.hidden = true;
+    this.id = null;
+    const back = this.returnFocus;
+    this.returnFocus = null;
+    if (back && back.isConnected) back.focus();
+  }
+
+  render(c) {
+    this.title.textContent = containerTitle(c);
+    const parts = [];
+    parts.push(el("div", { className: "detail-status" }, badge(c.status), c.name && c.name !== containerTitle(c) ? el("span", { className: "muted" }, c.name) : null));
+
+    if (c.update) {
+      const label = KIND_LABEL[c.update.kind] ?? c.update.kind;
+      const target = c.update.kind === "digest"
+        ? el("p", {}, "The tag ", el("code", {}, tagOf(c.image)), " now points at a newer image.")
+        : el("p", {}, el("code", {}, tagOf(c.image)), " → ", el("code", { className: "new-tag" }, c.update.tag ?? ""));
+      parts.push(el("div", { className: "update-box" }, el("span", { className: `kind k-${c.update.kind}` }, `${label} update`), target));
+    }
+
+    if (c.error) {
+      const box = el("div", { className: "alert error" }, el("strong", {}, "Check failed: "), c.error.message);
+      if (c.error.code === "auth_refused") {
+        const registry = registryOf(c.upstream ?? c.image);
+        box.append(
+          el("p", {}, "Add credentials for this registry in Settings → Registries, then check again."),
+          el("button", { type: "button", className: "button", dataset: { action: "credentials", registry } }, "Add credentials…"),
+        );
+      }
+      parts.push(box);
+    }
+
+    if (c.explanation) parts.push(el("p", { className: "explanation" }, c.explanation));
+
+    if (c.release_notes) {
+      parts.push(el("button", { type: "button", className: "button", dataset: { action: "release-notes", url: c.release_notes } }, "Release notes ↗"));
+    }
+
+    const dl = el(
+      "dl",
+      { className: "facts" },
+      field("Image", text(c.image, true)),
+      field("Upstream", text(c.upstream, true)),
+      field("Endpoint used", text(c.via, true)),
+      field("Platform", text(c.platform)),
+      field("Engine", text(c.engine)),
+      c.update ? field("New tag", text(c.update.tag, true)) : null,
+      c.update ? field("New digest", digest(c.update.digest)) : null,
+      field("Local digest", digest(c.local_digest)),
+      field("Remote digest", digest(c.remote_digest)),
+      c.id ? field("Container ID", el("code", { className: "mono", title: c.id }, c.id.slice(0, 12))) : null,
+    );
+    parts.push(dl);
+    this.body.replaceChildren(...parts);
+  }
+
+  async releaseNotes(button) {
+    button.disabled = true;
+    try {
+      await this.actions.openReleaseNotes(button.dataset.url);
+    } catch (error) {
+      button.after(el("p", { className: "alert error" }, error.message));
+    } finally {
+      button.disabled = false;
+    }
+  }
+}

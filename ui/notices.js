@@ -1,0 +1,111 @@
+// Banners above the list and the empty states inside it: each says what happened and what to do.
+import { el } from "./dom.js";
+import { plural, registryOf } from "./format.js";
+
+/**
+ * @param {object} state AppState
+ * @param {{checkNow, setPaused, openSettings}} actions
+ * @returns {HTMLElement[]} banners to show above the list
+ */
+export function banners(state, actions) {
+  const out = [];
+  const report = state.report;
+
+  if (state.phase === "offline") {
+    out.push(banner("warn", "You are offline.", "Checks resume by themselves when the network is back."));
+  }
+  if (state.phase === "paused") {
+    out.push(banner("info", "Checks are paused.", "No scheduled checks run until you resume.", button("Resume checks", () => actions.setPaused(false))));
+  }
+  if (state.error) {
+    const b = banner("error", "The last check failed.", state.error.message);
+    if (state.error.code === "auth_refused") {
+      b.append(button("Add credentials in Settings → Registries", () => actions.openSettings("set-credentials")));
+    } else if (state.error.code?.startsWith("config")) {
+      b.append(button("Open Settings", () => actions.openSettings("settings-title")));
+    }
+    out.push(b);
+  }
+  if (!report) return out;
+
+  const down = report.engines.filter((e) => e.status !== "ok");
+  // All engines down is an empty state (below), not a banner.
+  if (down.length && down.length < report.engines.length) {
+    const b = banner("warn", `${plural(down.length, "engine")} did not answer.`, "Their containers are not listed.");
+    b.append(engineErrors(down), button("Check Settings → Engines", () => actions.openSettings("set-engines")));
+    out.push(b);
+  }
+
+  const refused = report.containers.filter((c) => c.error?.code === "auth_refused");
+  if (refused.length) {
+    const registries = [...new Set(refused.map((c) => registryOf(c.upstream ?? c.image)))];
+    const b = banner(
+      "error",
+      `${registries.length === 1 ? `Registry ${registries[0]}` : `${registries.length} registries`} refused the credentials.`,
+      `${plural(refused.length, "container")} could not be checked. ${refused[0].error.message}`,
+    );
+    b.append(button("Add credentials in Settings → Registries", () => actions.openSettings("set-credentials", { registry: registries[0] })));
+    out.push(b);
+  }
+  return out;
+}
+
+/** The empty state for the list area, or null when there are rows to show. */
+export function emptyState(state, actions) {
+  const report = state.report;
+  if (!report) {
+    if (state.phase === "checking") {
+      return empty("Checking your containers…", "This first check reads every container on your engines and asks their registries for newer versions.");
+    }
+    return empty(
+      "No check yet",
+      "Tidewatch has not looked at your containers yet. Run your first check now; after that it checks on its schedule.",
+      button("Run your first check", actions.checkNow, "primary"),
+    );
+  }
+  const engines = report.engines ?? [];
+  if (engines.length && engines.every((e) => e.status !== "ok")) {
+    return empty(
+      engines.length === 1 ? "The engine is not reachable" : "No engine is reachable",
+      "Make sure Docker is running and that Tidewatch can reach it, or fix the engine address in Settings.",
+      engineErrors(engines),
+      el("div", { className: "actions" },
+        button("Open Settings → Engines", () => actions.openSettings("set-engines"), "primary"),
+        button("Try again", actions.checkNow)),
+    );
+  }
+  if (report.containers.length === 0) {
+    return empty(
+      "No containers yet",
+      "None of your engines runs a container. Start one and Tidewatch checks it automatically, or check again now.",
+      button("Check now", actions.checkNow),
+    );
+  }
+  return null;
+}
+
+export function noMatches(clear) {
+  return empty("No containers match", "Nothing matches the search and filters.", button("Clear search and filters", clear));
+}
+
+function engineErrors(engines) {
+  return el(
+    "ul",
+    { className: "engine-errors" },
+    engines.map((e) => el("li", {}, el("strong", {}, e.name), e.endpoint ? el("span", { className: "mono muted" }, ` ${e.endpoint}`) : null, `: ${e.error ?? "unreachable"}`)),
+  );
+}
+
+function banner(kind, title, text, ...extra) {
+  return el("div", { className: `banner ${kind}`, role: kind === "error" ? "alert" : "status" }, el("strong", {}, title), " ", text, ...extra);
+}
+
+function empty(title, text, ...extra) {
+  return el("div", { className: "empty-inner" }, el("h3", {}, title), el("p", {}, text), ...extra);
+}
+
+function button(label, onClick, variant = "") {
+  const b = el("button", { type: "button", className: `button ${variant}`.trim() }, label);
+  b.addEventListener("click", onClick);
+  return b;
+}
