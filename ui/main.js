@@ -9,6 +9,7 @@ import { banners, emptyState, noMatches } from "./notices.js";
 import { Settings } from "./settings.js";
 
 let state = null;
+let bannerKey = null;
 
 const actions = {
   checkNow: () => run(call("check_now")),
@@ -35,7 +36,7 @@ async function run(promise) {
 }
 
 function showCommandError(error) {
-  const b = el("div", { className: "banner error", role: "alert" }, el("strong", {}, "That did not work. "), error.message);
+  const b = el("div", { className: "banner error", role: "alert" }, el("div", { className: "banner-text" }, el("strong", {}, "That did not work. "), error.message));
   const close = el("button", { type: "button", className: "button small" }, "Dismiss");
   close.addEventListener("click", () => b.remove());
   b.append(close);
@@ -46,8 +47,15 @@ function render(next) {
   if (!next) return;
   state = next;
   header.render(state);
-  $("banners").replaceChildren(...banners(state, actions));
-  if (list.setReport(state.report)) {
+  // Progress ticks arrive many times a second: rebuild banners only when what they say changes,
+  // so a focused banner button is not replaced under the keyboard and alerts are not re-announced.
+  const rebuilt = list.setReport(state.report);
+  const key = `${state.phase}|${JSON.stringify(state.error)}|${list.signature}`;
+  if (key !== bannerKey || rebuilt) {
+    bannerKey = key;
+    $("banners").replaceChildren(...banners(state, actions));
+  }
+  if (rebuilt) {
     fillEngineFilter(state.report);
     if (detail.isOpen) detail.refresh(list.container(detail.id));
   }
@@ -69,9 +77,11 @@ function applyFilters() {
   const table = $("containers");
   const emptyBox = $("empty");
   const blank = state ? emptyState(state, actions) : null;
+  $("toolbar").hidden = !!blank;
   if (blank) {
     table.hidden = true;
-    emptyBox.replaceChildren(blank);
+    // Same reason as the banners: keep the node (and focus) while the message is unchanged.
+    if (emptyBox.hidden || emptyBox.textContent !== blank.textContent) emptyBox.replaceChildren(blank);
     emptyBox.hidden = false;
     $("summary").textContent = "";
     return;
@@ -84,7 +94,7 @@ function applyFilters() {
   });
   table.hidden = visible === 0;
   emptyBox.hidden = visible !== 0;
-  if (visible === 0) emptyBox.replaceChildren(noMatches(clearFilters));
+  if (visible === 0 && !emptyBox.querySelector(".no-matches")) emptyBox.replaceChildren(noMatches(clearFilters));
   $("summary").textContent = summary(state.report, visible);
 }
 

@@ -15,37 +15,39 @@ export function banners(state, actions) {
     out.push(banner("warn", "You are offline.", "Checks resume by themselves when the network is back."));
   }
   if (state.phase === "paused") {
-    out.push(banner("info", "Checks are paused.", "No scheduled checks run until you resume.", button("Resume checks", () => actions.setPaused(false))));
+    out.push(banner("info", "Checks are paused.", "No scheduled checks run until you resume.", {
+      buttons: [button("Resume checks", () => actions.setPaused(false))],
+    }));
   }
   if (state.error) {
-    const b = banner("error", "The last check failed.", state.error.message);
+    const buttons = [];
     if (state.error.code === "auth_refused") {
-      b.append(button("Add credentials in Settings → Registries", () => actions.openSettings("set-credentials")));
+      buttons.push(button("Add credentials in Settings → Registries", () => actions.openSettings("set-credentials")));
     } else if (state.error.code?.startsWith("config")) {
-      b.append(button("Open Settings", () => actions.openSettings("settings-title")));
+      buttons.push(button("Open Settings", () => actions.openSettings("settings-title")));
     }
-    out.push(b);
+    out.push(banner("error", "The last check failed.", state.error.message, { buttons }));
   }
   if (!report) return out;
 
   const down = report.engines.filter((e) => e.status !== "ok");
   // All engines down is an empty state (below), not a banner.
   if (down.length && down.length < report.engines.length) {
-    const b = banner("warn", `${plural(down.length, "engine")} did not answer.`, "Their containers are not listed.");
-    b.append(engineErrors(down), button("Check Settings → Engines", () => actions.openSettings("set-engines")));
-    out.push(b);
+    out.push(banner("warn", `${plural(down.length, "engine")} did not answer.`, "Their containers are not listed.", {
+      details: [engineErrors(down)],
+      buttons: [button("Check Settings → Engines", () => actions.openSettings("set-engines"))],
+    }));
   }
 
   const refused = report.containers.filter((c) => c.error?.code === "auth_refused");
   if (refused.length) {
     const registries = [...new Set(refused.map((c) => registryOf(c.upstream ?? c.image)))];
-    const b = banner(
+    out.push(banner(
       "error",
       `${registries.length === 1 ? `Registry ${registries[0]}` : `${registries.length} registries`} refused the credentials.`,
       `${plural(refused.length, "container")} could not be checked. ${refused[0].error.message}`,
-    );
-    b.append(button("Add credentials in Settings → Registries", () => actions.openSettings("set-credentials", { registry: registries[0] })));
-    out.push(b);
+      { buttons: [button("Add credentials in Settings → Registries", () => actions.openSettings("set-credentials", { registry: registries[0] }))] },
+    ));
   }
   return out;
 }
@@ -85,7 +87,9 @@ export function emptyState(state, actions) {
 }
 
 export function noMatches(clear) {
-  return empty("No containers match", "Nothing matches the search and filters.", button("Clear search and filters", clear));
+  const node = empty("No containers match", "Nothing matches the search and filters.", button("Clear search and filters", clear));
+  node.classList.add("no-matches");
+  return node;
 }
 
 function engineErrors(engines) {
@@ -96,8 +100,14 @@ function engineErrors(engines) {
   );
 }
 
-function banner(kind, title, text, ...extra) {
-  return el("div", { className: `banner ${kind}`, role: kind === "error" ? "alert" : "status" }, el("strong", {}, title), " ", text, ...extra);
+/** A banner: title and text on the left, with optional details under them; buttons on the right. */
+function banner(kind, title, text, { details = [], buttons = [] } = {}) {
+  return el(
+    "div",
+    { className: `banner ${kind}`, role: kind === "error" ? "alert" : "status" },
+    el("div", { className: "banner-text" }, el("strong", {}, title), " ", text, details),
+    buttons,
+  );
 }
 
 function empty(title, text, ...extra) {

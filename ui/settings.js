@@ -349,6 +349,12 @@ export class Settings {
 
   async testEngine(item, button) {
     const result = item.querySelector(".result");
+    if (!value(item, "host").trim()) {
+      result.className = "result bad";
+      result.textContent = "Enter the engine's host first.";
+      item.querySelector("[data-field=host]").focus();
+      return;
+    }
     result.className = "result muted";
     result.textContent = "Connecting…";
     button.disabled = true;
