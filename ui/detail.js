@@ -59,11 +59,15 @@ export class DetailPanel {
     this.panel.focus();
   }
 
-  /** Re-renders after a new report; closes when the container is gone. */
-  refresh(container) {
+  /** Re-renders after a new report (whose rows are new nodes); closes when the container is gone. */
+  refresh(container, row) {
     if (!this.isOpen) return;
-    if (container) this.render(container);
-    else this.close();
+    if (!container) {
+      this.close();
+      return;
+    }
+    this.returnFocus = row ?? this.returnFocus;
+    this.render(container);
   }
 
   close() {

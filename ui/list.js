@@ -103,6 +103,8 @@ export class ContainerList {
 
   build(report) {
     const selectedId = this.selected?.dataset.containerId;
+    // A new report replaces every row; put keyboard focus back on the same container afterwards.
+    const focusedId = this.table.contains(document.activeElement) ? document.activeElement.closest("tr.row")?.dataset.containerId : null;
     this.table.querySelectorAll("tbody").forEach((b) => b.remove());
     this.items = [];
     this.groups = [];
@@ -142,6 +144,7 @@ export class ContainerList {
     }
     this.table.append(fragment);
     if (selectedId && this.byId.has(selectedId)) this.markSelected(this.byId.get(selectedId).row);
+    if (focusedId && this.byId.has(focusedId)) this.focus(this.byId.get(focusedId).row);
   }
 
   /** Applies search + filters by toggling `hidden`; returns how many rows are visible. */
@@ -198,7 +201,7 @@ export class ContainerList {
     e.preventDefault();
     const rows = this.visibleRows();
     const at = rows.indexOf(row);
-    const next = rows[Math.max(0, Math.min(rows.length - 1, at + moves[e.key]))] ?? rows.at(moves[e.key] > 0 ? -1 : 0);
+    const next = rows[Math.max(0, Math.min(rows.length - 1, at + moves[e.key]))];
     if (next) this.focus(next);
   }
 
@@ -215,9 +218,10 @@ export class ContainerList {
   }
 
   markSelected(row) {
-    if (this.selected) this.selected.removeAttribute("aria-selected");
+    // aria-current, not aria-selected: this is a table, not a grid with selection semantics.
+    if (this.selected) this.selected.removeAttribute("aria-current");
     this.selected = row;
-    if (row) row.setAttribute("aria-selected", "true");
+    if (row) row.setAttribute("aria-current", "true");
   }
 
   container(id) {

@@ -57,7 +57,7 @@ function render(next) {
   }
   if (rebuilt) {
     fillEngineFilter(state.report);
-    if (detail.isOpen) detail.refresh(list.container(detail.id));
+    if (detail.isOpen) detail.refresh(list.container(detail.id), list.row(detail.id));
   }
   applyFilters();
 }

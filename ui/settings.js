@@ -105,6 +105,13 @@ function mirrorItem(m = {}) {
   );
 }
 
+// Tag filters may be one pattern or a list of them; edit either as text and give back the same shape.
+const listText = (v) => (Array.isArray(v) ? v.join(", ") : blank(v));
+function sameShape(original, text) {
+  if (!Array.isArray(original)) return orNull(text);
+  return text.split(",").map((t) => t.trim()).filter(Boolean);
+}
+
 const value = (item, field) => item.querySelector(`[data-field=${field}]`).value;
 
 export class Settings {
@@ -169,9 +176,9 @@ export class Settings {
   }
 
   async load() {
+    setAlert($("settings-load-error"), "");
     try {
       this.apply(await call("get_settings"), { config: true });
-      setAlert($("settings-load-error"), "");
     } catch (error) {
       setAlert($("settings-load-error"), `Could not read the settings: ${error.message}`);
     }
@@ -181,6 +188,7 @@ export class Settings {
   apply(settings, { config = false } = {}) {
     this.settings = settings;
     $("config-path").textContent = settings.config_path ? `Saved to ${settings.config_path}` : "";
+    if (config) setAlert($("settings-load-error"), "");
     if (settings.config_error) {
       setAlert($("settings-load-error"), `The config file has an error and was not loaded: ${settings.config_error.message}. Saving here replaces it.`);
     }
@@ -196,8 +204,8 @@ export class Settings {
     this.lists.mirrors.replaceChildren(...(config.mirrors ?? []).map(mirrorItem));
     $("sched-interval").value = blank(config.schedule?.interval);
     $("sched-jitter").value = blank(config.schedule?.jitter);
-    $("tags-include").value = blank(config.tags?.include);
-    $("tags-exclude").value = blank(config.tags?.exclude);
+    $("tags-include").value = listText(config.tags?.include);
+    $("tags-exclude").value = listText(config.tags?.exclude);
     const n = config.notifications ?? {};
     $("notify-enabled").checked = n.enabled ?? true;
     const kinds = new Set(n.kinds ?? KINDS);
@@ -273,7 +281,11 @@ export class Settings {
       query: value(i, "query"),
     }));
     base.schedule = { ...base.schedule, interval: orNull($("sched-interval").value), jitter: orNull($("sched-jitter").value) };
-    base.tags = { ...base.tags, include: orNull($("tags-include").value), exclude: orNull($("tags-exclude").value) };
+    base.tags = {
+      ...base.tags,
+      include: sameShape(base.tags?.include, $("tags-include").value),
+      exclude: sameShape(base.tags?.exclude, $("tags-exclude").value),
+    };
     base.notifications = {
       ...base.notifications,
       enabled: $("notify-enabled").checked,
@@ -342,9 +354,26 @@ export class Settings {
       $("save-status").textContent = "Not saved.";
       const prefix = error.code === "config_invalid" || error.code === "config_parse" ? "The settings were not saved: " : "";
       setAlert($("save-error"), `${prefix}${error.message}`);
+      this.markFieldFromMessage(error.message);
     } finally {
       button.disabled = false;
     }
+  }
+
+  /**
+   * Core config errors name the key at fault ("schedule.interval: …", "engines[1].host: …");
+   * mark that field too, so the message and the place line up. Unknown shapes mark nothing.
+   */
+  markFieldFromMessage(message) {
+    const scalar = { "schedule.interval": "sched-interval", "schedule.jitter": "sched-jitter", "tags.include": "tags-include", "tags.exclude": "tags-exclude" };
+    for (const [key, id] of Object.entries(scalar)) {
+      if (message.includes(key)) $(id).setAttribute("aria-invalid", "true");
+    }
+    const m = /\b(engines|registries|mirrors)\[(\d+)\](?:\.(\w+))?/.exec(message);
+    if (!m) return;
+    const item = this.lists[m[1]].querySelectorAll(".item")[Number(m[2])];
+    const node = item?.querySelector(m[3] ? `[data-field=${m[3]}]` : "input");
+    node?.setAttribute("aria-invalid", "true");
   }
 
   async testEngine(item, button) {
