@@ -172,4 +172,24 @@ on("show-updates", () => {
   applyFilters();
 });
 
-run(call("get_state"));
+/**
+ * First paint. A state-changed event may beat get_state's answer; the event is newer, so an
+ * answer arriving after it is dropped.
+ */
+async function start() {
+  try {
+    const initial = await call("get_state");
+    if (!state) render(initial);
+  } catch (error) {
+    $("engine-status").textContent = "Not connected";
+    const retry = el("button", { type: "button", className: "button primary" }, "Try again");
+    retry.addEventListener("click", start);
+    $("toolbar").hidden = true;
+    $("empty").replaceChildren(
+      el("div", { className: "empty-inner" }, el("h3", {}, "Tidewatch could not load its state"), el("p", {}, error.message), retry),
+    );
+    $("empty").hidden = false;
+  }
+}
+
+start();
