@@ -75,7 +75,7 @@ export class ContainerList {
     this.table = table;
     this.onOpen = onOpen;
     this.items = []; // {row, c, text, group}
-    this.groups = []; // {head, label, count, updates, engine}
+    this.groups = []; // {head, count, engine, total}
     this.byId = new Map();
     this.signature = null;
     this.active = null; // the row holding the single tab stop (roving tabindex)

@@ -1,109 +1,15 @@
-// The settings view: edits the shared TOML config through save_settings, and manages keyring
-// credentials and start-at-login through their own commands (those apply at once, not on Save).
+// The settings view: edits the shared TOML config through save_settings; credentials (credentials.js)
+// and start-at-login / start-hidden go through their own commands and apply at once, not on Save.
 import { call } from "./api.js";
 import { $, el, setAlert } from "./dom.js";
 import { KINDS, KIND_LABEL } from "./format.js";
 import { ExplainPreview } from "./explain.js";
+import { Credentials } from "./credentials.js";
+import { engineItem, registryItem, mirrorItem, updateEngineHints, blank, orNull, value } from "./settings-items.js";
 
 const HOST_SCHEMES = /^(unix|tcp|https?|ssh|npipe):\/\/\S+$/;
 // humantime's units; a permissive check for instant feedback, the backend has the last word.
 const DURATION = /^\s*(\d+\s*(nsec|ns|usec|us|µs|msec|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w|months?|M|years?|y)\s*)+$/;
-const QUERY_POLICIES = [
-  ["upstream-first", "Upstream first, mirror as fallback"],
-  ["mirror-first", "Mirror first, upstream as fallback"],
-  ["mirror-only", "Mirror only (upstream unreachable)"],
-];
-
-const blank = (v) => (v === undefined || v === null ? "" : String(v));
-const orNull = (v) => (v.trim() === "" ? null : v.trim());
-
-function input(field, label, value, { mono = false, placeholder = "", type = "text" } = {}) {
-  return el(
-    "label",
-    { className: `f-${field}` },
-    label,
-    el("input", { type, className: `input${mono ? " mono" : ""}`, value: blank(value), placeholder, spellcheck: false, autocomplete: "off", dataset: { field } }),
-  );
-}
-
-function removeButton(what) {
-  return el("button", { type: "button", className: "button small danger", dataset: { action: "remove" }, "aria-label": `Remove ${what}` }, "Remove");
-}
-
-function engineItem(e = {}) {
-  const tls = el(
-    "div",
-    { className: "tls grid3" },
-    input("tls_ca", "CA certificate", e.tls_ca, { mono: true, placeholder: "/path/ca.pem" }),
-    input("tls_cert", "Client certificate", e.tls_cert, { mono: true, placeholder: "/path/cert.pem" }),
-    input("tls_key", "Client key", e.tls_key, { mono: true, placeholder: "/path/key.pem" }),
-  );
-  const item = el(
-    "div",
-    { className: "item engine" },
-    el(
-      "div",
-      { className: "item-row" },
-      input("name", "Name", e.name, { placeholder: "local" }),
-      input("host", "Host", e.host, { mono: true, placeholder: "unix:///var/run/docker.sock" }),
-      el("div", { className: "item-actions" },
-        el("button", { type: "button", className: "button small", dataset: { action: "test" } }, "Test"),
-        removeButton("engine")),
-    ),
-    el("p", { className: "hint ssh-hint muted" }, "ssh:// uses your SSH config and agent; the remote user must be allowed to use the Docker socket (e.g. in the docker group)."),
-    tls,
-    el("p", { className: "result", "aria-live": "polite" }),
-    el("p", { className: "item-error", role: "alert" }),
-  );
-  updateEngineHints(item);
-  return item;
-}
-
-/** TLS paths only matter for https:// (shown anyway when already set); ssh gets a hint. */
-function updateEngineHints(item) {
-  const host = item.querySelector("[data-field=host]").value.trim();
-  const hasTls = [...item.querySelectorAll(".tls input")].some((i) => i.value.trim());
-  item.querySelector(".tls").hidden = !(host.startsWith("https://") || hasTls);
-  item.querySelector(".ssh-hint").hidden = !host.startsWith("ssh://");
-}
-
-function registryItem(r = {}) {
-  return el(
-    "div",
-    { className: "item registry" },
-    el(
-      "div",
-      { className: "item-row" },
-      input("host", "Host", r.host, { mono: true, placeholder: "registry.corp.example:5000" }),
-      input("ca_cert", "CA certificate", r.ca_cert, { mono: true, placeholder: "/etc/ssl/corp-ca.pem" }),
-      el("label", { className: "check f-insecure" }, el("input", { type: "checkbox", checked: !!r.insecure, dataset: { field: "insecure" } }), "Plain HTTP"),
-      el("div", { className: "item-actions" }, removeButton("registry")),
-    ),
-    el("p", { className: "item-error", role: "alert" }),
-  );
-}
-
-function mirrorItem(m = {}) {
-  const select = el(
-    "select",
-    { className: "input", dataset: { field: "query" } },
-    QUERY_POLICIES.map(([value, label]) => el("option", { value }, label)),
-  );
-  select.value = m.query ?? "upstream-first";
-  return el(
-    "div",
-    { className: "item mirror" },
-    el(
-      "div",
-      { className: "item-row" },
-      input("mirror", "Mirror prefix", m.mirror, { mono: true, placeholder: "harbor.corp.example/dockerhub" }),
-      input("upstream", "Upstream prefix", m.upstream, { mono: true, placeholder: "docker.io" }),
-      el("label", { className: "f-query" }, "Query", select),
-      el("div", { className: "item-actions" }, removeButton("mirror rule")),
-    ),
-    el("p", { className: "item-error", role: "alert" }),
-  );
-}
 
 // Tag filters may be one pattern or a list of them; edit either as text and give back the same shape.
 const listText = (v) => (Array.isArray(v) ? v.join(", ") : blank(v));
@@ -111,8 +17,6 @@ function sameShape(original, text) {
   if (!Array.isArray(original)) return orNull(text);
   return text.split(",").map((t) => t.trim()).filter(Boolean);
 }
-
-const value = (item, field) => item.querySelector(`[data-field=${field}]`).value;
 
 export class Settings {
   constructor() {
@@ -150,14 +54,7 @@ export class Settings {
       this.save();
     });
 
-    $("cred-form").addEventListener("submit", (e) => {
-      e.preventDefault();
-      this.saveCredential();
-    });
-    $("saved-credentials").addEventListener("click", (e) => {
-      const button = e.target.closest("button[data-registry]");
-      if (button) this.deleteCredential(button);
-    });
+    this.credentials = new Credentials((settings) => this.apply(settings));
 
     $("autostart").addEventListener("change", (e) => this.toggle("set_autostart", e.target));
     $("start-hidden").addEventListener("change", (e) => this.toggle("set_start_hidden", e.target));
@@ -167,7 +64,7 @@ export class Settings {
   async open(section, prefill) {
     if (!this.settings || !this.dirty) await this.load();
     if (prefill?.registry) {
-      $("cred-registry").value = prefill.registry;
+      this.credentials.prefill(prefill.registry);
     }
     const target = section ? $(section) : null;
     if (target) target.scrollIntoView({ block: "start" });
@@ -193,7 +90,7 @@ export class Settings {
       setAlert($("settings-load-error"), `The config file has an error and was not loaded: ${settings.config_error.message}. Saving here replaces it.`);
     }
     if (config) this.renderConfig(settings.config ?? {});
-    this.renderCredentials(settings.credentials ?? []);
+    this.credentials.render(settings.credentials ?? []);
     $("autostart").checked = !!settings.autostart;
     $("start-hidden").checked = !!settings.start_hidden;
   }
@@ -214,25 +111,6 @@ export class Settings {
     this.dirty = false;
     $("save-status").textContent = "";
     setAlert($("save-error"), "");
-  }
-
-  renderCredentials(credentials) {
-    const list = $("saved-credentials");
-    if (credentials.length === 0) {
-      list.replaceChildren(el("li", { className: "muted none" }, "No credentials saved. Registries fall back to your Docker config, then anonymous access."));
-      return;
-    }
-    list.replaceChildren(
-      ...credentials.map((c) =>
-        el(
-          "li",
-          { dataset: { testid: "saved-credential", registry: c.registry } },
-          el("span", { className: "mono" }, c.registry),
-          el("span", { className: "muted" }, ` as ${c.username}`),
-          el("button", { type: "button", className: "button small danger", dataset: { registry: c.registry }, "aria-label": `Remove credentials for ${c.registry}` }, "Remove"),
-        ),
-      ),
-    );
   }
 
   syncKinds() {
@@ -406,55 +284,6 @@ export class Settings {
     }
   }
 
-  async saveCredential() {
-    const registry = $("cred-registry");
-    const username = $("cred-username");
-    const password = $("cred-password");
-    const error = $("cred-error");
-    const missing = [registry, username, password].find((i) => !i.value.trim());
-    if (missing) {
-      setAlert(error, "Fill in the registry, the user name and the password.");
-      missing.focus();
-      return;
-    }
-    setAlert(error, "");
-    $("cred-status").textContent = `Logging in to ${registry.value.trim()}…`;
-    $("cred-save").disabled = true;
-    try {
-      const settings = await call("save_credential", {
-        registry: registry.value.trim(),
-        username: username.value.trim(),
-        password: password.value,
-      });
-      $("cred-status").textContent = `Saved credentials for ${username.value.trim()} at ${registry.value.trim()}. Run a check to use them.`;
-      // The secret must not linger in the DOM once it is in the keyring.
-      password.value = "";
-      registry.value = "";
-      username.value = "";
-      this.apply(settings);
-    } catch (e) {
-      $("cred-status").textContent = "";
-      setAlert(error, e.code === "auth_refused" ? `${e.message} Check the user name and password (or token).` : e.message);
-      (e.code === "auth_refused" ? password : registry).focus();
-      if (e.code === "auth_refused") password.select();
-    } finally {
-      $("cred-save").disabled = false;
-    }
-  }
-
-  async deleteCredential(button) {
-    button.disabled = true;
-    try {
-      this.apply(await call("delete_credential", { registry: button.dataset.registry }));
-      $("cred-status").textContent = `Removed the credentials for ${button.dataset.registry}.`;
-      $("cred-registry").focus();
-    } catch (e) {
-      button.disabled = false;
-      setAlert($("cred-error"), e.message);
-    }
-  }
-
-  /** Start at login / start hidden apply immediately; revert the box when the backend refuses. */
   async toggle(command, box) {
     setAlert($("general-error"), "");
     box.disabled = true;
