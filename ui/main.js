@@ -10,6 +10,7 @@ import { Settings } from "./settings.js";
 
 let state = null;
 let bannerKey = null;
+let pendingFocus = null; // a container id from focus-container, waiting for its row
 
 const actions = {
   checkNow: () => run(call("check_now")),
@@ -60,6 +61,7 @@ function render(next) {
     if (detail.isOpen) detail.refresh(list.container(detail.id), list.row(detail.id));
   }
   applyFilters();
+  if (rebuilt && pendingFocus) focusContainer(pendingFocus);
 }
 
 function fillEngineFilter(report) {
@@ -153,15 +155,18 @@ $("open-settings").addEventListener("click", () => ($("settings-view").hidden ? 
 $("close-settings").addEventListener("click", showList);
 
 on("state-changed", render);
-// From a notification click: show that container even when filters would hide it.
-on("focus-container", ({ id }) => {
+// From a notification click: show that container even when filters would hide it. The window may
+// be opening just now, before any report is here; then the focus waits for the next rebuild.
+function focusContainer(id) {
   showList();
   if (list.row(id)?.hidden) clearFilters();
   const row = list.row(id);
+  pendingFocus = row ? null : id;
   if (!row) return;
   list.focus(row);
   list.open(row);
-});
+}
+on("focus-container", ({ id }) => focusContainer(id));
 // From the tray's "N updates available".
 on("show-updates", () => {
   showList();
