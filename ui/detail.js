@@ -1,7 +1,7 @@
 // The side panel with everything known about one container's verdict.
 import { el, $ } from "./dom.js";
 import { badge } from "./list.js";
-import { KIND_LABEL, shortDigest, tagOf, containerTitle, registryOf } from "./format.js";
+import { KIND_LABEL, shortDigest, tagOf, containerTitle, registryFor } from "./format.js";
 
 /** A digest shown short and monospaced, the full value in the tooltip and selectable on copy. */
 function digest(value) {
@@ -95,7 +95,7 @@ export class DetailPanel {
     if (c.error) {
       const box = el("div", { className: "alert error" }, el("strong", {}, "Check failed: "), c.error.message);
       if (c.error.code === "auth_refused") {
-        const registry = registryOf(c.upstream ?? c.image);
+        const registry = registryFor(c);
         box.append(
           el("p", {}, "Add credentials for this registry in Settings → Registries, then check again."),
           el("button", { type: "button", className: "button", dataset: { action: "credentials", registry } }, "Add credentials…"),

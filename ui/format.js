@@ -82,6 +82,15 @@ export function registryOf(reference) {
   return reference.includes("/") && /[.:]|^localhost$/.test(first) ? first : "docker.io";
 }
 
+/**
+ * The registry a container's check talked to: the endpoint used (`via`, which may be a mirror)
+ * when known, else the upstream's registry. Used to prefill the credentials form.
+ */
+export function registryFor(c) {
+  if (c.via) return c.via.replace(/^[a-z]+:\/\//i, "").split("/")[0];
+  return registryOf(c.upstream ?? c.image);
+}
+
 export function plural(n, one, many = `${one}s`) {
   return `${n} ${n === 1 ? one : many}`;
 }
