@@ -1,25 +1,91 @@
-//! The desktop shell: window, tray and thin commands over `tidewatch-core`.
+//! The desktop shell: window, tray, notifications and thin commands over `tidewatch-core`'s
+//! monitor (the background service) and settings.
 
 mod commands;
+mod context;
+mod notifications;
 mod tray;
 
-use tauri::{Manager, WindowEvent};
+use std::sync::Arc;
 
-/// The app with its commands registered, so tests (`tauri::test`) build the same app as `run`.
+use tauri::{Emitter, Manager, WindowEvent};
+use tauri_plugin_autostart::MacosLauncher;
+use tidewatch_core::monitor::{Monitor, MonitorEvents, MonitorState, NewUpdate};
+
+pub use context::AppContext;
+
+/// Passed by the login item: start in the tray without showing the window.
+pub const HIDDEN_FLAG: &str = "--hidden";
+
+/// The app's commands, so tests (`tauri::test`) build the same IPC surface as `run`.
 pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
-    tauri::Builder::<R>::new().invoke_handler(tauri::generate_handler![commands::app_info, commands::list_containers])
+    tauri::Builder::<R>::new().invoke_handler(tauri::generate_handler![
+        commands::app_info,
+        commands::get_state,
+        commands::check_now,
+        commands::set_paused,
+        commands::get_settings,
+        commands::save_settings,
+        commands::test_engine,
+        commands::save_credential,
+        commands::delete_credential,
+        commands::explain,
+        commands::set_autostart,
+        commands::set_start_hidden,
+        commands::open_release_notes,
+    ])
+}
+
+/// Forwards the monitor's events to the window, the tray and the notification server.
+struct ShellEvents<R: tauri::Runtime> {
+    app: tauri::AppHandle<R>,
+}
+
+impl<R: tauri::Runtime> MonitorEvents for ShellEvents<R> {
+    fn state_changed(&self, state: &MonitorState) {
+        tray::show_state(&self.app, state);
+        let _ = self.app.emit("state-changed", state);
+    }
+
+    fn new_updates(&self, updates: &[NewUpdate]) {
+        notifications::announce(&self.app, updates);
+    }
 }
 
 pub fn run() {
     tidewatch_core::init_crypto();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tidewatch=info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
+    let start_hidden = std::env::args().any(|a| a == HIDDEN_FLAG);
     builder::<tauri::Wry>()
-        .setup(|app| {
-            tray::create(app.handle())?;
+        // A second launch shows the running instance's window instead of starting another.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            tray::show_main_window(app)
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            MacosLauncher::LaunchAgent,
+            Some(vec![HIDDEN_FLAG]),
+        ))
+        .plugin(tauri_plugin_opener::init())
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            let paths = match context::default_paths() {
+                Ok(paths) => paths,
+                Err(message) => {
+                    eprintln!("tidewatch: {message}");
+                    std::process::exit(1);
+                }
+            };
+            let monitor = Monitor::new(paths.clone(), Arc::new(ShellEvents { app: handle.clone() }));
+            app.manage(AppContext::new(paths.clone(), monitor.clone()));
+            tray::create(&handle, &monitor)?;
+            tauri::async_runtime::spawn(monitor.run());
+            if start_hidden && context::start_hidden(&paths) {
+                if let Some(window) = app.get_webview_window("main") {
+                    let _ = window.hide();
+                }
+            }
             Ok(())
         })
         .on_window_event(|window, event| {

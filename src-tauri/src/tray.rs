@@ -1,28 +1,116 @@
-//! The tray icon and its menu: the status glance that stays when the window is closed.
+//! The tray icon: the status glance (icon and tooltip per state) and its menu, which follows the
+//! monitor's state.
 
-use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
+use tauri::image::Image;
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Manager, Runtime};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tidewatch_core::monitor::{Monitor, MonitorState, TrayStatus};
 
 pub const TRAY_ID: &str = "tidewatch";
 
-pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
+/// The menu items whose text or state changes, kept so they can be updated in place.
+pub struct TrayMenu<R: Runtime> {
+    updates: MenuItem<R>,
+    last_check: MenuItem<R>,
+    pause: CheckMenuItem<R>,
+}
+
+fn icon(status: TrayStatus) -> Image<'static> {
+    match status {
+        TrayStatus::UpToDate => tauri::include_image!("icons/tray-up_to_date.png"),
+        TrayStatus::Updates => tauri::include_image!("icons/tray-updates.png"),
+        TrayStatus::Errors => tauri::include_image!("icons/tray-errors.png"),
+        TrayStatus::Checking => tauri::include_image!("icons/tray-checking.png"),
+        TrayStatus::Paused => tauri::include_image!("icons/tray-paused.png"),
+    }
+}
+
+pub fn tooltip(state: &MonitorState) -> String {
+    match state.tray {
+        TrayStatus::Checking => match state.progress {
+            Some(p) if p.total > 0 => format!("Tidewatch — checking {} of {}", p.checked, p.total),
+            _ => "Tidewatch — checking…".to_string(),
+        },
+        TrayStatus::Updates if state.updates == 1 => "Tidewatch — 1 update available".to_string(),
+        TrayStatus::Updates => format!("Tidewatch — {} updates available", state.updates),
+        TrayStatus::Errors => "Tidewatch — some checks failed".to_string(),
+        TrayStatus::Paused => "Tidewatch — checks paused".to_string(),
+        TrayStatus::UpToDate => "Tidewatch — everything is up to date".to_string(),
+    }
+}
+
+pub fn create<R: Runtime>(app: &AppHandle<R>, monitor: &Monitor) -> tauri::Result<()> {
+    let updates = MenuItem::with_id(app, "updates", "No updates available", false, None::<&str>)?;
+    let check = MenuItem::with_id(app, "check", "Check now", true, None::<&str>)?;
+    let last_check = MenuItem::with_id(app, "last-check", "Not checked yet", false, None::<&str>)?;
+    let pause = CheckMenuItem::with_id(app, "pause", "Pause checks", true, false, None::<&str>)?;
     let open = MenuItem::with_id(app, "open", "Open Tidewatch", true, None::<&str>)?;
     let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
-    let menu = Menu::with_items(app, &[&open, &PredefinedMenuItem::separator(app)?, &quit])?;
-    let mut builder = TrayIconBuilder::with_id(TRAY_ID)
+    let separator = PredefinedMenuItem::separator(app)?;
+    let separator2 = PredefinedMenuItem::separator(app)?;
+    let menu = Menu::with_items(
+        app,
+        &[
+            &updates,
+            &check,
+            &last_check,
+            &separator,
+            &pause,
+            &open,
+            &separator2,
+            &quit,
+        ],
+    )?;
+    app.manage(TrayMenu {
+        updates,
+        last_check,
+        pause,
+    });
+
+    let monitor = monitor.clone();
+    TrayIconBuilder::with_id(TRAY_ID)
+        .icon(icon(TrayStatus::UpToDate))
         .tooltip("Tidewatch")
         .menu(&menu)
-        .on_menu_event(|app, event| match event.id().as_ref() {
+        .on_menu_event(move |app, event| match event.id().as_ref() {
+            "updates" => {
+                show_main_window(app);
+                let _ = app.emit("show-updates", ());
+            }
+            "check" => monitor.check_now(),
+            "pause" => monitor.set_paused(!monitor.is_paused()),
             "open" => show_main_window(app),
             "quit" => app.exit(0),
             _ => {}
-        });
-    if let Some(icon) = app.default_window_icon() {
-        builder = builder.icon(icon.clone());
-    }
-    builder.build(app)?;
+        })
+        .build(app)?;
     Ok(())
+}
+
+/// Makes the tray follow the monitor's state.
+pub fn show_state<R: Runtime>(app: &AppHandle<R>, state: &MonitorState) {
+    if let Some(tray) = app.tray_by_id(TRAY_ID) {
+        let _ = tray.set_icon(Some(icon(state.tray)));
+        let _ = tray.set_tooltip(Some(tooltip(state)));
+    }
+    if let Some(menu) = app.try_state::<TrayMenu<R>>() {
+        let text = match state.updates {
+            0 => "No updates available".to_string(),
+            1 => "1 update available".to_string(),
+            n => format!("{n} updates available"),
+        };
+        let _ = menu.updates.set_text(text);
+        let _ = menu.updates.set_enabled(state.updates > 0);
+        if let Some(at) = &state.last_check_at {
+            let _ = menu
+                .last_check
+                .set_text(format!("Last check: {}", at.replace('T', " ").trim_end_matches('Z')));
+        }
+        let _ = menu
+            .pause
+            .set_checked(state.tray == TrayStatus::Paused || state.phase == tidewatch_core::monitor::Phase::Paused);
+    }
 }
 
 pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {

@@ -65,6 +65,13 @@ const MIGRATIONS: &[&str] = &[
         notified_at INTEGER NOT NULL,
         PRIMARY KEY (upstream, platform, tag, digest)
     ) WITHOUT ROWID;",
+    // 2: which registries have a login saved in the OS keyring (the keyring cannot be listed);
+    // user names only, never a secret.
+    "CREATE TABLE saved_logins (
+        registry TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        saved_at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// How long to wait for the other process (the CLI while the app runs, or the reverse) to finish writing.
@@ -560,9 +567,51 @@ impl Store {
             .map_err(|e| self.query_error(e))
     }
 
+    /// Remembers that a login for `registry` was saved in the OS keyring.
+    pub fn record_login(&self, registry: &str, username: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO saved_logins (registry, username, saved_at) VALUES (?1, ?2, ?3)",
+                params![registry, username, to_millis(SystemTime::now())],
+            )
+            .map(|_| ())
+            .map_err(|e| self.query_error(e))
+    }
+
+    pub fn forget_login(&self, registry: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM saved_logins WHERE registry = ?1", params![registry])
+            .map(|_| ())
+            .map_err(|e| self.query_error(e))
+    }
+
+    /// The logins saved through Tidewatch, as (registry, username), by registry.
+    pub fn saved_logins(&self) -> Result<Vec<SavedLogin>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT registry, username FROM saved_logins ORDER BY registry")
+            .map_err(|e| self.query_error(e))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(SavedLogin {
+                    registry: row.get(0)?,
+                    username: row.get(1)?,
+                })
+            })
+            .map_err(|e| self.query_error(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.query_error(e))
+    }
+
     fn query_error(&self, e: rusqlite::Error) -> StoreError {
         query_error(&self.path, e)
     }
+}
+
+/// A registry login kept in the OS keyring; the secret itself is never read back for display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedLogin {
+    pub registry: String,
+    pub username: String,
 }
 
 fn query_error(path: &Path, e: rusqlite::Error) -> StoreError {
@@ -943,5 +992,34 @@ mod tests {
         for time in [at(0), at(1_700_000_000), UNIX_EPOCH - Duration::from_millis(1500)] {
             assert_eq!(from_millis(to_millis(time)), time);
         }
+    }
+
+    #[test]
+    fn saved_logins_survive_reopen_and_can_be_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tidewatch.db");
+        {
+            let store = Store::open(&path).unwrap();
+            store.record_login("127.0.0.1:5001", "alice").unwrap();
+            store.record_login("ghcr.io", "bob").unwrap();
+            store.record_login("127.0.0.1:5001", "carol").unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let logins = store.saved_logins().unwrap();
+        assert_eq!(
+            logins,
+            vec![
+                SavedLogin {
+                    registry: "127.0.0.1:5001".into(),
+                    username: "carol".into()
+                },
+                SavedLogin {
+                    registry: "ghcr.io".into(),
+                    username: "bob".into()
+                },
+            ]
+        );
+        store.forget_login("ghcr.io").unwrap();
+        assert_eq!(store.saved_logins().unwrap().len(), 1);
     }
 }

@@ -113,12 +113,10 @@ fn run_tests(extra: &[&str]) -> Result<()> {
 
     let interrupted = proc::install_interrupt_flag()?;
     let lab = lab::up(&root)?;
-    let outcome = (|| {
-        let mut command = cargo();
-        command.current_dir(&root).args(["test", "--workspace"]).args(extra);
-        lab.apply_env(&mut command);
-        proc::run(&mut command, "run the tests")
-    })();
+    let mut command = cargo();
+    command.current_dir(&root).args(["test", "--workspace"]).args(extra);
+    lab.apply_env(&mut command);
+    let outcome = proc::run(&mut command, "run the tests");
     let teardown = lab.down_if_started();
     if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
         bail!("interrupted; the lab was stopped");

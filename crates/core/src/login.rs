@@ -1,0 +1,76 @@
+//! Saving a registry login, the same way from the app's settings and `tidewatch login`: verify
+//! it against the registry first (a typo is caught before it is stored), then keep the secret in
+//! the OS keyring and only the user name in the store, so the UI can list saved logins without
+//! ever reading a secret back.
+
+use std::path::Path;
+
+use crate::credentials::{self, Credential, CredentialError, CredentialOrigin, Secret};
+use crate::registry::{RegistryClient, RegistryError, RegistrySettings};
+use crate::store::{SavedLogin, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("{0}")]
+    Registry(#[from] RegistryError),
+    #[error("{0}")]
+    Keyring(#[from] CredentialError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("the user name is empty: enter the user you log in to {registry} with")]
+    EmptyUser { registry: String },
+    #[error("the password is empty: enter the password or access token for {registry}")]
+    EmptyPassword { registry: String },
+}
+
+impl LoginError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoginError::Registry(e) => e.code(),
+            LoginError::Keyring(e) => e.code(),
+            LoginError::Store(e) => e.code(),
+            LoginError::EmptyUser { .. } | LoginError::EmptyPassword { .. } => "login_incomplete",
+        }
+    }
+}
+
+/// Verifies `username`/`password` against `registry`, then saves them (keyring + store).
+pub async fn save_login(
+    registry: &str,
+    settings: RegistrySettings,
+    username: &str,
+    password: Secret,
+    database: &Path,
+) -> Result<(), LoginError> {
+    let registry = registry.trim();
+    if username.trim().is_empty() {
+        return Err(LoginError::EmptyUser {
+            registry: registry.to_string(),
+        });
+    }
+    if password.expose().is_empty() {
+        return Err(LoginError::EmptyPassword {
+            registry: registry.to_string(),
+        });
+    }
+    let credential = Credential::password(username.trim(), password.expose(), CredentialOrigin::Explicit);
+    RegistryClient::new(registry, settings)?
+        .with_credential(credential)
+        .check_credentials()
+        .await?;
+    credentials::login(registry, username.trim(), &password)?;
+    Store::open(database)?.record_login(registry, username.trim())?;
+    Ok(())
+}
+
+/// Removes a saved login from the keyring and the store.
+pub fn remove_login(registry: &str, database: &Path) -> Result<(), LoginError> {
+    credentials::logout(registry.trim())?;
+    Store::open(database)?.forget_login(registry.trim())?;
+    Ok(())
+}
+
+/// The logins saved through Tidewatch (registry and user; never the secret).
+pub fn saved_logins(database: &Path) -> Result<Vec<SavedLogin>, LoginError> {
+    Ok(Store::open(database)?.saved_logins()?)
+}
