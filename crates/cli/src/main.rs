@@ -238,14 +238,6 @@ fn explain(config_file: Option<&Path>, image: &str) -> ExitCode {
     for step in &resolution.steps {
         println!("  - {step}");
     }
-    println!("registries asked, in order:");
-    for (i, endpoint) in resolution.endpoints.iter().enumerate() {
-        let role = match &endpoint.role {
-            tidewatch_core::mirror::EndpointRole::Upstream => "upstream".to_string(),
-            tidewatch_core::mirror::EndpointRole::Mirror { rule } => format!("mirror, {rule}"),
-        };
-        println!("  {}. {} ({role})", i + 1, endpoint.name());
-    }
     println!("platform for --image checks: {}", Platform::host());
     ExitCode::SUCCESS
 }

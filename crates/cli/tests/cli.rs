@@ -47,7 +47,7 @@ fn engines_reports_an_unreachable_engine_and_exits_2() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("unreachable") && text.contains("Is the engine running"),
+        text.contains("unreachable") && text.to_lowercase().contains("is the engine running"),
         "{text}"
     );
 }

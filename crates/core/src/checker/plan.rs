@@ -317,19 +317,13 @@ fn container_identity(engine: &str, container: &ContainerImage) -> Identity {
     }
 }
 
-/// The upstream with its tag written out (`latest` when the reference had none), as SPEC §6's
-/// `upstream` always carries one; a digest is kept.
+/// The upstream with its tag written out (`latest` when the reference had neither tag nor
+/// digest), as SPEC §6's `upstream` always carries a tag or a digest.
 pub(super) fn with_tag(reference: &Reference) -> Reference {
-    if reference.tag().is_some() {
+    if reference.tag().is_some() || reference.digest().is_some() {
         return reference.clone();
     }
-    match reference.with_tag("latest") {
-        Ok(tagged) => match reference.digest() {
-            Some(digest) => tagged.with_digest(digest).unwrap_or_else(|_| reference.clone()),
-            None => tagged,
-        },
-        Err(_) => reference.clone(),
-    }
+    reference.with_tag("latest").unwrap_or_else(|_| reference.clone())
 }
 
 /// The RepoDigest that belongs to this image's names: the name the container was created with

@@ -1,0 +1,474 @@
+//! `tidewatch check` end to end on the lab (SPEC §2, §6): containers on the lab engine cover every
+//! verdict and the JSON reports each one correctly; exit codes; login, logout and explain.
+
+mod common;
+
+use std::io::Write as _;
+use std::process::Stdio;
+
+use common::*;
+use serde_json::Value;
+use tidewatch_lab::{Lab, FIXTURE_LOCAL_ONLY};
+
+fn result_named<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["containers"]
+        .as_array()
+        .expect("containers array")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no result for container {name} in {report:#}"))
+}
+
+fn assert_verdict(report: &Value, name: &str, status: &str) -> Value {
+    let result = result_named(report, name).clone();
+    assert_eq!(result["status"], status, "{name}: {result:#}");
+    assert!(
+        !result["explanation"].as_str().unwrap_or_default().is_empty(),
+        "{name} has no explanation: {result:#}"
+    );
+    result
+}
+
+/// Stores the htpasswd registry's credentials in the lab keyring through `tidewatch login`.
+fn login_basic(lab: &Lab, sandbox: &Sandbox, password: &str) -> std::process::Output {
+    let mut child = sandbox
+        .tidewatch(lab)
+        .args([
+            "login",
+            lab.basic_registry(),
+            "--username",
+            lab.var("TIDEWATCH_LAB_BASIC_USER"),
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tidewatch login");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn check_reports_every_verdict_of_the_lab_containers() {
+    let lab = Lab::require();
+    let engine = lab_engine(&lab).await;
+    let open = lab.open_registry();
+    let run = unique("verdicts");
+
+    // Test-only repositories, so tags pushed here never change the fixtures' tag lists.
+    let rolling_repo = format!("tests/{run}-rolling");
+    let multi_repo = format!("tests/{run}-multi");
+    copy_image(open, "fixtures/app", "1.25.3", &rolling_repo, Some("rolling")).await;
+    copy_image(open, "fixtures/app", "1.25.4", &rolling_repo, None).await;
+    copy_image(open, "fixtures/multi", "1.0", &multi_repo, Some("current")).await;
+
+    let basic = lab.basic_registry();
+    let token = lab.token_registry();
+    let basic_auth = (
+        basic,
+        lab.var("TIDEWATCH_LAB_BASIC_USER"),
+        lab.var("TIDEWATCH_LAB_BASIC_PASSWORD"),
+    );
+    let token_auth = (
+        token,
+        lab.var("TIDEWATCH_LAB_TOKEN_USER"),
+        lab.var("TIDEWATCH_LAB_TOKEN_PASSWORD"),
+    );
+    let patch = format!("{open}/fixtures/app:1.25.3");
+    let current = format!("{open}/fixtures/app:1.25.4");
+    let rolling = format!("{open}/{rolling_repo}:rolling");
+    let multi = format!("{open}/{multi_repo}:current");
+    let mirrored = format!("{}/fixtures/app:1.25.3", lab.mirror_registry());
+    let on_basic = format!("{basic}/fixtures/app:1.25.4");
+    let on_token = format!("{token}/fixtures/app:1.25.3");
+    for image in [&patch, &current, &rolling, &multi, &mirrored] {
+        pull(&engine, image, None).await;
+    }
+    pull(&engine, &on_basic, Some(basic_auth)).await;
+    pull(&engine, &on_token, Some(token_auth)).await;
+    let pinned_digest = get_manifest(open, "fixtures/app", "1.25.3").await.digest;
+    let pinned = format!("{open}/fixtures/app@{pinned_digest}");
+    pull(&engine, &pinned, None).await;
+    // A registry nobody listens on: the image is only tagged locally under its name.
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = format!("127.0.0.1:{dead_port}/fixtures/app:1.25.4");
+    let (dead_repo, dead_tag) = unreachable.rsplit_once(':').unwrap();
+    engine
+        .docker()
+        .tag_image(
+            &current,
+            Some(
+                bollard::query_parameters::TagImageOptionsBuilder::default()
+                    .repo(dead_repo)
+                    .tag(dead_tag)
+                    .build(),
+            ),
+        )
+        .await
+        .expect("tag the image under the unreachable registry's name");
+
+    let name = |what: &str| format!("{run}-{what}");
+    let mut ids = Vec::new();
+    for (what, image) in [
+        ("patch", &patch),
+        ("current", &current),
+        ("rolling", &rolling),
+        ("multi", &multi),
+        ("mirrored", &mirrored),
+        ("basic", &on_basic),
+        ("token", &on_token),
+        ("pinned", &pinned),
+        ("local", &FIXTURE_LOCAL_ONLY.to_string()),
+        ("unreachable", &unreachable),
+    ] {
+        ids.push(start_container(&engine, image, &name(what), &[]).await);
+    }
+    ids.push(start_container(&engine, &patch, &name("disabled"), &[("tidewatch.enable", "false")]).await);
+
+    // Now the registry moves on: the floating tag gets 1.25.4's manifest; the multi-arch tag
+    // gets an index whose amd64 entry is unchanged and whose arm64 entry now differs.
+    let newer = get_manifest(open, "fixtures/app", "1.25.4").await;
+    put_manifest(open, &rolling_repo, "rolling", &newer.media_type, &newer.bytes).await;
+    let index = get_manifest(open, &multi_repo, "current").await;
+    let mut json: Value = serde_json::from_slice(&index.bytes).unwrap();
+    let entries = json["manifests"].as_array_mut().unwrap();
+    let amd64 = entries
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "amd64")
+        .unwrap()
+        .clone();
+    let arm64 = entries
+        .iter_mut()
+        .find(|m| m["platform"]["architecture"] == "arm64")
+        .unwrap();
+    assert_ne!(arm64["digest"], amd64["digest"]);
+    arm64["digest"] = amd64["digest"].clone();
+    arm64["size"] = amd64["size"].clone();
+    let new_index = serde_json::to_vec(&json).unwrap();
+    put_manifest(open, &multi_repo, "current", &index.media_type, &new_index).await;
+
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[[mirrors]]\nmirror = \"{}\"\nupstream = \"{open}\"\n",
+        lab.mirror_registry()
+    ));
+    sandbox.write_docker_auth(token, token_auth.1, token_auth.2);
+    let login = login_basic(&lab, &sandbox, basic_auth.2);
+    assert!(login.status.success(), "login failed: {}", text(&login.stderr));
+    assert!(!text(&login.stdout).contains(basic_auth.2) && !text(&login.stderr).contains(basic_auth.2));
+
+    let output = sandbox
+        .tidewatch(&lab)
+        .args(["check", "--json", "--exit-code", "--engine", lab.docker_host()])
+        .output()
+        .expect("run tidewatch check");
+    let report = json_of(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "--exit-code with updates: {}",
+        text(&output.stderr)
+    );
+
+    let r = assert_verdict(&report, &name("patch"), "update_available");
+    assert_eq!(r["update"]["kind"], "patch");
+    assert_eq!(r["update"]["tag"], "1.25.4");
+    assert_eq!(r["image"], patch.as_str());
+    assert_eq!(r["upstream"], patch.as_str());
+    assert_eq!(r["engine"], lab.docker_host());
+    assert!(r["local_digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(
+        r["explanation"].as_str().unwrap().contains("1.25.4 is newer (patch)"),
+        "{r:#}"
+    );
+
+    let r = assert_verdict(&report, &name("current"), "up_to_date");
+    assert_eq!(r["update"], Value::Null);
+
+    let r = assert_verdict(&report, &name("rolling"), "update_available");
+    assert_eq!(r["update"]["kind"], "digest");
+    assert_eq!(r["update"]["tag"], "rolling");
+    assert_eq!(r["update"]["digest"], newer.digest.as_str());
+
+    let r = assert_verdict(&report, &name("multi"), "up_to_date");
+    assert_eq!(
+        r["local_digest"],
+        index.digest.as_str(),
+        "the local RepoDigest is the index's"
+    );
+    assert!(
+        r["explanation"].as_str().unwrap().contains("only for other platforms"),
+        "{r:#}"
+    );
+
+    let r = assert_verdict(&report, &name("mirrored"), "update_available");
+    assert_eq!(r["image"], mirrored.as_str(), "image is never rewritten");
+    assert_eq!(r["upstream"], patch.as_str(), "resolved to the upstream");
+    assert_eq!(
+        r["via"],
+        format!("{open}/fixtures/app"),
+        "upstream-first asks the upstream"
+    );
+    assert!(
+        r["explanation"].as_str().unwrap().contains(lab.mirror_registry()),
+        "{r:#}"
+    );
+
+    let r = assert_verdict(&report, &name("basic"), "up_to_date");
+    assert_eq!(r["via"], format!("{basic}/fixtures/app"));
+    let r = assert_verdict(&report, &name("token"), "update_available");
+    assert_eq!(r["update"]["tag"], "1.25.4");
+
+    let r = assert_verdict(&report, &name("pinned"), "pinned");
+    assert_eq!(r["local_digest"], pinned_digest.as_str());
+    assert_eq!(r["upstream"], pinned.as_str());
+
+    let r = assert_verdict(&report, &name("local"), "local_only");
+    assert_eq!(r["update"], Value::Null);
+    assert_eq!(r["image"], FIXTURE_LOCAL_ONLY);
+
+    let r = assert_verdict(&report, &name("unreachable"), "unknown");
+    assert_eq!(r["error"]["code"], "unreachable");
+    let message = r["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("127.0.0.1:{dead_port}")) && message.contains("reachable"),
+        "{message}"
+    );
+
+    assert!(
+        report["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["name"] != name("disabled").as_str()),
+        "a container with tidewatch.enable=false is not checked"
+    );
+    let engines = report["engines"].as_array().unwrap();
+    assert_eq!(engines.len(), 1);
+    assert_eq!(engines[0]["status"], "ok");
+    assert_eq!(engines[0]["error"], Value::Null);
+    for key in ["containers", "images", "updates", "errors", "requests", "duration_ms"] {
+        assert!(report["summary"][key].is_u64(), "summary.{key}: {report:#}");
+    }
+    assert!(report["checked_at"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        sandbox.data_dir().join("tidewatch.db").is_file(),
+        "the check is recorded in the store"
+    );
+
+    // Without the keyring entry the htpasswd image cannot be checked, and says how to fix it.
+    let logout = sandbox.tidewatch(&lab).args(["logout", basic]).output().unwrap();
+    assert!(logout.status.success(), "{}", text(&logout.stderr));
+    let output = sandbox
+        .tidewatch(&lab)
+        .args(["check", "--json", "--engine", lab.docker_host()])
+        .output()
+        .unwrap();
+    let r = assert_verdict(&json_of(&output), &name("basic"), "unknown");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("tidewatch login"),
+        "{r:#}"
+    );
+
+    remove_containers(&engine, &ids).await;
+    let _ = engine
+        .docker()
+        .remove_image(
+            &unreachable,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await;
+}
+
+#[test]
+fn exit_code_is_0_without_updates_1_with_and_2_when_fatal() {
+    let lab = Lab::require();
+    let sandbox = Sandbox::new();
+    let open = lab.open_registry();
+    let run = |args: &[&str]| sandbox.tidewatch(&lab).args(args).output().unwrap();
+
+    let current = format!("{open}/fixtures/app:1.25.4");
+    let out = run(&["check", "--exit-code", "--image", &current]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let out = run(&[
+        "check",
+        "--exit-code",
+        "--image",
+        &format!("{open}/fixtures/app:1.25.3"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", text(&out.stdout), text(&out.stderr));
+    // Without --exit-code an update is not a failure.
+    let out = run(&["check", "--image", &format!("{open}/fixtures/app:1.25.3")]);
+    assert_eq!(out.status.code(), Some(0));
+
+    let out = run(&["check", "--exit-code", "--engine", "unix:///nonexistent/docker.sock"]);
+    assert_eq!(out.status.code(), Some(2), "no engine reachable: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).to_lowercase().contains("is the engine running"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["check", "--image", &current, "--platform", "linux"]);
+    assert_eq!(out.status.code(), Some(2), "bad --platform");
+    let out = run(&["check", "--bogus"]);
+    assert_eq!(out.status.code(), Some(2), "bad argument");
+    sandbox.write_config("[[engines]]\nname = \"x\"\nhots = \"unix:///x\"\n");
+    let out = run(&["check", "--image", &current]);
+    assert_eq!(out.status.code(), Some(2), "unreadable config");
+    assert!(
+        text(&out.stderr).contains("hots"),
+        "the config error names the key: {}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn image_checks_come_in_the_order_given_with_null_engine_fields() {
+    let lab = Lab::require();
+    let sandbox = Sandbox::new();
+    let open = lab.open_registry();
+    let list = sandbox.dir.path().join("images.txt");
+    std::fs::write(
+        &list,
+        format!("# images\n{open}/fixtures/web:1.9.0\n\n{open}/fixtures/app:1.25.4  # current\n"),
+    )
+    .unwrap();
+    let first = format!("{open}/fixtures/app:1.25.3");
+    let out = sandbox
+        .tidewatch(&lab)
+        .args([
+            "check",
+            "--json",
+            "--image",
+            &first,
+            "--images-from",
+            path_str(&list),
+            "--platform",
+            "linux/arm64",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = json_of(&out);
+    let containers = report["containers"].as_array().unwrap();
+    let images: Vec<&str> = containers.iter().map(|c| c["image"].as_str().unwrap()).collect();
+    assert_eq!(
+        images,
+        [
+            first.as_str(),
+            &format!("{open}/fixtures/web:1.9.0"),
+            &format!("{open}/fixtures/app:1.25.4")
+        ]
+    );
+    let statuses: Vec<&str> = containers.iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["update_available", "update_available", "up_to_date"]);
+    assert_eq!(containers[1]["update"]["tag"], "1.10.0");
+    assert_eq!(containers[1]["update"]["kind"], "minor");
+    for c in containers {
+        assert_eq!(c["engine"], Value::Null);
+        assert_eq!(c["id"], Value::Null);
+        assert_eq!(c["name"], Value::Null);
+        assert_eq!(c["local_digest"], Value::Null);
+        assert_eq!(c["platform"], "linux/arm64");
+    }
+    assert_eq!(report["engines"], serde_json::json!([]), "--image alone uses no engine");
+    let keys: Vec<&String> = containers[0].as_object().unwrap().keys().collect();
+    let mut expected = vec![
+        "engine",
+        "id",
+        "name",
+        "image",
+        "upstream",
+        "via",
+        "platform",
+        "local_digest",
+        "status",
+        "update",
+        "explanation",
+        "error",
+    ];
+    expected.sort();
+    let mut keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+    keys.sort();
+    assert_eq!(keys, expected, "exactly SPEC §6's fields");
+}
+
+#[test]
+fn human_output_is_a_plain_table_when_piped() {
+    let lab = Lab::require();
+    let sandbox = Sandbox::new();
+    let open = lab.open_registry();
+    let out = sandbox
+        .tidewatch(&lab)
+        .args(["check", "--image", &format!("{open}/fixtures/app:1.25.3")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains('\x1b'), "no escape codes when piped: {stdout:?}");
+    assert!(
+        stdout.contains("STATUS") && stdout.contains("update") && stdout.contains("1.25.4 (patch)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 update"), "{stdout}");
+}
+
+#[test]
+fn login_refuses_a_wrong_password_without_storing_or_echoing_it() {
+    let lab = Lab::require();
+    let sandbox = Sandbox::new();
+    let wrong = "wrong-Pa55word-never-shown";
+    let out = login_basic(&lab, &sandbox, wrong);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        all.contains("refused") && all.contains(lab.var("TIDEWATCH_LAB_BASIC_USER")),
+        "{all}"
+    );
+    assert!(!all.contains(wrong), "the password was echoed: {all}");
+    let out = sandbox
+        .tidewatch(&lab)
+        .args(["login", lab.basic_registry(), "--username", "u"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a password must come from stdin");
+}
+
+#[test]
+fn explain_shows_normalization_and_the_mirror_rule() {
+    let lab = Lab::require();
+    let sandbox = Sandbox::new();
+    let open = lab.open_registry();
+    let mirror = lab.mirror_registry();
+    sandbox.write_config(&format!("[[mirrors]]\nmirror = \"{mirror}\"\nupstream = \"{open}\"\n"));
+    let out = sandbox
+        .tidewatch(&lab)
+        .args(["explain", &format!("{mirror}/fixtures/app")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("latest is assumed"), "{stdout}");
+    assert!(stdout.contains(&format!("upstream: {open}/fixtures/app")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("ask 1: {open}/fixtures/app (upstream)")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("ask 2: {mirror}/fixtures/app (mirror")),
+        "{stdout}"
+    );
+
+    let out = sandbox
+        .tidewatch(&lab)
+        .args(["explain", "Not An Image"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

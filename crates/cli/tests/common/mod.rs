@@ -1,0 +1,266 @@
+//! Lab helpers shared by the check tests: containers on the lab engine, test-only repositories
+//! on the lab registries (copied from the fixtures by digest), the CLI run in a sandbox.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use bollard::auth::DockerCredentials;
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
+};
+use futures_util::StreamExt as _;
+use tidewatch_core::engine::Engine;
+use tidewatch_lab::Lab;
+
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+    application/vnd.docker.distribution.manifest.list.v2+json, \
+    application/vnd.oci.image.manifest.v1+json, \
+    application/vnd.docker.distribution.manifest.v2+json";
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{:x}", std::process::id(), nanos & 0xffff_ffff)
+}
+
+pub async fn lab_engine(lab: &Lab) -> Engine {
+    tidewatch_core::init_crypto();
+    Engine::connect("lab", lab.docker_host())
+        .await
+        .expect("connect to the lab engine")
+}
+
+/// Pulls `image` (`name:tag` or `name@digest`) into the lab engine.
+pub async fn pull(engine: &Engine, image: &str, credentials: Option<(&str, &str, &str)>) {
+    let builder = CreateImageOptionsBuilder::default();
+    let options = match image.split_once('@') {
+        Some(_) => builder.from_image(image).build(),
+        None => {
+            let (name, tag) = image.rsplit_once(':').expect("image has a tag");
+            builder.from_image(name).tag(tag).build()
+        }
+    };
+    let credentials = credentials.map(|(server, user, password)| DockerCredentials {
+        username: Some(user.to_string()),
+        password: Some(password.to_string()),
+        serveraddress: Some(server.to_string()),
+        ..Default::default()
+    });
+    let mut progress = engine.docker().create_image(Some(options), None, credentials);
+    while let Some(step) = progress.next().await {
+        step.unwrap_or_else(|e| panic!("pulling {image} into the lab engine failed: {e}"));
+    }
+}
+
+/// Creates and starts a container labelled for the lab's cleanup; returns its id.
+pub async fn start_container(engine: &Engine, image: &str, name: &str, labels: &[(&str, &str)]) -> String {
+    let mut all_labels = HashMap::from([("tidewatch.lab".to_string(), "1".to_string())]);
+    all_labels.extend(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(vec!["sleep".into(), "3600".into()]),
+        labels: Some(all_labels),
+        ..Default::default()
+    };
+    let created = engine
+        .docker()
+        .create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body)
+        .await
+        .unwrap_or_else(|e| panic!("create container {name} from {image}: {e}"));
+    engine
+        .docker()
+        .start_container(&created.id, None::<StartContainerOptions>)
+        .await
+        .unwrap_or_else(|e| panic!("start container {name}: {e}"));
+    created.id
+}
+
+pub async fn remove_containers(engine: &Engine, ids: &[String]) {
+    for id in ids {
+        let _ = engine
+            .docker()
+            .remove_container(id, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
+            .await;
+    }
+}
+
+/// A manifest as the registry serves it.
+pub struct RawManifest {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: String,
+}
+
+pub async fn get_manifest(registry: &str, repository: &str, reference: &str) -> RawManifest {
+    let url = format!("http://{registry}/v2/{repository}/manifests/{reference}");
+    let response = reqwest::Client::new()
+        .get(&url)
+        .header("Accept", MANIFEST_ACCEPT)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert!(response.status().is_success(), "GET {url}: {}", response.status());
+    let media_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    let bytes = response.bytes().await.unwrap().to_vec();
+    RawManifest {
+        digest: digest_of(&bytes),
+        bytes,
+        media_type,
+    }
+}
+
+pub fn digest_of(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// PUTs manifest bytes under `reference` (a tag or its digest) on an anonymous-push registry.
+pub async fn put_manifest(registry: &str, repository: &str, reference: &str, media_type: &str, bytes: &[u8]) {
+    let url = format!("http://{registry}/v2/{repository}/manifests/{reference}");
+    let response = reqwest::Client::new()
+        .put(&url)
+        .header("Content-Type", media_type)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PUT {url}: {e}"));
+    let status = response.status();
+    assert!(
+        status.is_success(),
+        "PUT {url}: {status} {}",
+        response.text().await.unwrap_or_default()
+    );
+}
+
+/// Copies `from_repository:reference` (recursively for an index) into `to_repository`, mounting
+/// blobs instead of uploading them, and tags it `to_tag`. Test-only repositories keep the
+/// fixtures' own tag lists untouched.
+pub async fn copy_image(
+    registry: &str,
+    from_repository: &str,
+    reference: &str,
+    to_repository: &str,
+    to_tag: Option<&str>,
+) {
+    let manifest = get_manifest(registry, from_repository, reference).await;
+    let json: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap();
+    if let Some(children) = json["manifests"].as_array() {
+        for child in children {
+            let digest = child["digest"].as_str().unwrap();
+            Box::pin(copy_image(registry, from_repository, digest, to_repository, None)).await;
+        }
+    } else {
+        let mut blobs: Vec<&str> = vec![json["config"]["digest"].as_str().unwrap()];
+        blobs.extend(
+            json["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["digest"].as_str().unwrap()),
+        );
+        for blob in blobs {
+            let url =
+                format!("http://{registry}/v2/{to_repository}/blobs/uploads/?mount={blob}&from={from_repository}");
+            let response = reqwest::Client::new().post(&url).send().await.unwrap();
+            assert_eq!(
+                response.status(),
+                201,
+                "mount {blob}: {}",
+                response.text().await.unwrap_or_default()
+            );
+        }
+    }
+    let target = to_tag.unwrap_or(&manifest.digest).to_string();
+    put_manifest(registry, to_repository, &target, &manifest.media_type, &manifest.bytes).await;
+}
+
+/// The sum of a lab registry's `registry_http_requests_total` counters.
+pub async fn registry_requests(lab: &Lab, registry: &str) -> u64 {
+    let url = lab.metrics_url(registry).expect("metrics URL");
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("registry_http_requests_total{"))
+        .filter_map(|l| l.rsplit_once(' '))
+        .map(|(_, value)| value.trim().parse::<f64>().unwrap() as u64)
+        .sum()
+}
+
+/// A sandbox for running the CLI: its own config file, data dir and Docker config dir.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let sandbox = Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(sandbox.docker_config_dir()).unwrap();
+        std::fs::create_dir_all(sandbox.data_dir()).unwrap();
+        sandbox
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn docker_config_dir(&self) -> PathBuf {
+        self.dir.path().join("docker")
+    }
+
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    /// A `config.json` with `auths` for one registry.
+    pub fn write_docker_auth(&self, registry: &str, user: &str, password: &str) {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let json = serde_json::json!({ "auths": { registry: { "auth": auth } } });
+        std::fs::write(self.docker_config_dir().join("config.json"), json.to_string()).unwrap();
+    }
+
+    /// `tidewatch` with the sandbox's environment; the lab's session bus for the keyring.
+    pub fn tidewatch(&self, lab: &Lab) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tidewatch"));
+        command
+            .env("TIDEWATCH_CONFIG", self.config_path())
+            .env("TIDEWATCH_DATA_DIR", self.data_dir())
+            .env("DOCKER_CONFIG", self.docker_config_dir())
+            .env("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"))
+            .env_remove("DOCKER_HOST")
+            .env_remove("NO_COLOR");
+        command
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs and parses `--json` output, failing with stderr when it is not JSON.
+pub fn json_of(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): status {:?}\nstdout:\n{}\nstderr:\n{}",
+            output.status,
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+    })
+}
+
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
