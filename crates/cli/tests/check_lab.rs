@@ -129,6 +129,16 @@ async fn check_reports_every_verdict_of_the_lab_containers() {
         ids.push(start_container(&engine, image, &name(what), &[]).await);
     }
     ids.push(start_container(&engine, &patch, &name("disabled"), &[("tidewatch.enable", "false")]).await);
+    // What's Up Docker's label keeps 1.25.4 from being offered; nothing else is newer.
+    ids.push(
+        start_container(
+            &engine,
+            &patch,
+            &name("excluded"),
+            &[("wud.tag.exclude", r"^1\.25\.4$")],
+        )
+        .await,
+    );
 
     // Now the registry moves on: the floating tag gets 1.25.4's manifest; the multi-arch tag
     // gets an index whose amd64 entry is unchanged and whose arm64 entry now differs.
@@ -174,6 +184,7 @@ async fn check_reports_every_verdict_of_the_lab_containers() {
         "--exit-code with updates: {}",
         text(&output.stderr)
     );
+    eprintln!("check of the lab engine: {}", report["summary"]);
 
     let r = assert_verdict(&report, &name("patch"), "update_available");
     assert_eq!(r["update"]["kind"], "patch");
@@ -187,6 +198,8 @@ async fn check_reports_every_verdict_of_the_lab_containers() {
         "{r:#}"
     );
 
+    let r = assert_verdict(&report, &name("excluded"), "up_to_date");
+    assert_eq!(r["update"], Value::Null);
     let r = assert_verdict(&report, &name("current"), "up_to_date");
     assert_eq!(r["update"], Value::Null);
 
@@ -471,4 +484,62 @@ fn explain_shows_normalization_and_the_mirror_rule() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn upstream_first_falls_back_to_the_mirror_when_the_upstream_is_unreachable() {
+    let lab = Lab::require();
+    let sandbox = Sandbox::new();
+    let open = lab.open_registry();
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The open registry plays a mirror of an upstream that does not answer.
+    sandbox.write_config(&format!(
+        "[[mirrors]]\nmirror = \"{open}\"\nupstream = \"127.0.0.1:{dead_port}\"\n"
+    ));
+    let image = format!("{open}/fixtures/app:1.25.3");
+    let out = sandbox
+        .tidewatch(&lab)
+        .args(["check", "--json", "--image", &image])
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    let r = &report["containers"][0];
+    assert_eq!(r["status"], "update_available", "{r:#}");
+    assert_eq!(r["image"], image.as_str());
+    assert_eq!(r["upstream"], format!("127.0.0.1:{dead_port}/fixtures/app:1.25.3"));
+    assert_eq!(r["via"], format!("{open}/fixtures/app"), "the mirror answered");
+    let explanation = r["explanation"].as_str().unwrap();
+    assert!(
+        explanation.contains("via mirror") && explanation.contains("did not answer"),
+        "{explanation}"
+    );
+}
+
+#[test]
+fn mirror_only_never_asks_the_upstream() {
+    let lab = Lab::require();
+    let sandbox = Sandbox::new();
+    let open = lab.open_registry();
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    sandbox.write_config(&format!(
+        "[[mirrors]]\nmirror = \"{open}\"\nupstream = \"127.0.0.1:{dead_port}\"\nquery = \"mirror-only\"\n"
+    ));
+    let out = sandbox
+        .tidewatch(&lab)
+        .args(["check", "--json", "--image", &format!("{open}/fixtures/app:1.25.4")])
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    let r = &report["containers"][0];
+    assert_eq!(r["status"], "up_to_date", "{r:#}");
+    assert_eq!(r["via"], format!("{open}/fixtures/app"));
+    assert!(!r["explanation"].as_str().unwrap().contains("did not answer"), "{r:#}");
 }
