@@ -543,3 +543,55 @@ fn mirror_only_never_asks_the_upstream() {
     assert_eq!(r["via"], format!("{open}/fixtures/app"));
     assert!(!r["explanation"].as_str().unwrap().contains("did not answer"), "{r:#}");
 }
+
+/// SPEC §4: when the mirror a container was pulled through still serves the old digest while
+/// the upstream has a new one, the mirror is behind; that is reported, not an update. Two
+/// repositories of the open registry play mirror and upstream (a `host/path` prefix rule).
+#[tokio::test]
+async fn a_mirror_behind_its_upstream_is_not_reported_as_an_update() {
+    let lab = Lab::require();
+    let engine = lab_engine(&lab).await;
+    let open = lab.open_registry();
+    let run = unique("behind");
+    let mirror_repo = format!("tests/{run}-mirror/app");
+    let upstream_repo = format!("tests/{run}-upstream/app");
+    for repo in [&mirror_repo, &upstream_repo] {
+        copy_image(open, "fixtures/app", "1.25.3", repo, Some("rolling")).await;
+        copy_image(open, "fixtures/app", "1.25.4", repo, None).await;
+    }
+    let image = format!("{open}/{mirror_repo}:rolling");
+    pull(&engine, &image, None).await;
+    let container = format!("{run}-app");
+    let id = start_container(&engine, &image, &container, &[]).await;
+
+    let newer = get_manifest(open, "fixtures/app", "1.25.4").await;
+    put_manifest(open, &upstream_repo, "rolling", &newer.media_type, &newer.bytes).await;
+
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[[mirrors]]\nmirror = \"{open}/tests/{run}-mirror\"\nupstream = \"{open}/tests/{run}-upstream\"\n"
+    ));
+    let check = || {
+        let out = sandbox
+            .tidewatch(&lab)
+            .args(["check", "--json", "--exit-code", "--engine", lab.docker_host()])
+            .output()
+            .unwrap();
+        result_named(&json_of(&out), &container).clone()
+    };
+    let r = check();
+    assert_eq!(r["status"], "unknown", "{r:#}");
+    assert_eq!(r["update"], Value::Null);
+    assert_eq!(r["error"]["code"], "mirror_behind", "{r:#}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("behind"), "{r:#}");
+    assert_eq!(r["upstream"], format!("{open}/{upstream_repo}:rolling"));
+
+    // Once the mirror has caught up, the new digest is an update.
+    put_manifest(open, &mirror_repo, "rolling", &newer.media_type, &newer.bytes).await;
+    let r = check();
+    assert_eq!(r["status"], "update_available", "{r:#}");
+    assert_eq!(r["update"]["kind"], "digest");
+    assert_eq!(r["update"]["digest"], newer.digest.as_str());
+
+    remove_containers(&engine, &[id]).await;
+}
