@@ -384,3 +384,93 @@ async fn a_watched_engine_that_goes_away_is_reconnected_and_missed_events_replay
     remove_container(&direct, &live_id).await;
     remove_container(&direct, &missed_id).await;
 }
+
+#[tokio::test]
+async fn local_discovery_takes_the_first_address_that_answers() {
+    let lab = Lab::require();
+    let missing = tempfile::tempdir().expect("temp dir");
+    let candidates = vec![
+        format!("unix://{}", missing.path().join("docker.sock").display()),
+        lab.docker_host().to_string(),
+    ];
+    let engine = Engine::connect_local_from(&candidates)
+        .await
+        .expect("the lab engine answers");
+    assert_eq!((engine.name(), engine.host()), ("local", lab.docker_host()));
+}
+
+#[tokio::test]
+async fn containers_keep_the_reference_as_created_even_as_an_image_id_or_a_moved_tag() {
+    let lab = Lab::require();
+    let engine = Engine::connect("lab", lab.docker_host())
+        .await
+        .expect("connect to the lab engine");
+    let old = format!("{}/fixtures/web:1.9.0", lab.open_registry());
+    let new = format!("{}/fixtures/web:1.10.0", lab.open_registry());
+    pull(&engine, &old).await;
+    pull(&engine, &new).await;
+    let old_id = engine
+        .docker()
+        .inspect_image(&old)
+        .await
+        .expect("inspect")
+        .id
+        .expect("image ID");
+
+    // A local name of our own, so moving it cannot disturb other tests' fixture tags.
+    let local = "tidewatch-lab/moved:current";
+    let tag = |source: String| {
+        let engine = engine.clone();
+        async move {
+            let options = bollard::query_parameters::TagImageOptionsBuilder::default()
+                .repo("tidewatch-lab/moved")
+                .tag("current")
+                .build();
+            engine
+                .docker()
+                .tag_image(&source, Some(options))
+                .await
+                .expect("tag the image");
+        }
+    };
+    tag(old.clone()).await;
+    let by_name = start_container(&engine, local, "tidewatch-lab-moved-tag").await;
+    // The name now points at another image: the list shows the old image's ID for this container.
+    tag(new.clone()).await;
+    let by_id = start_container(&engine, &old_id, "tidewatch-lab-by-image-id").await;
+    let short_id: String = old_id.trim_start_matches("sha256:").chars().take(12).collect();
+    let by_short_id = start_container(&engine, &short_id, "tidewatch-lab-by-short-id").await;
+
+    let containers = engine.containers().await.expect("list containers");
+    let find = |id: &str| containers.iter().find(|c| c.id == id).expect("listed").clone();
+
+    let moved = find(&by_name);
+    assert_eq!(
+        moved.image, local,
+        "the reference as created, not the ID the list shows"
+    );
+    assert!(!moved.created_from_image_id());
+    assert_eq!(moved.image_id, old_id);
+    assert_eq!(moved.named_reference(), Some(local));
+
+    for (id, as_created) in [(&by_id, old_id.as_str()), (&by_short_id, short_id.as_str())] {
+        let container = find(id);
+        assert_eq!(container.image, as_created);
+        assert!(container.created_from_image_id(), "{as_created}");
+        assert_eq!(container.image_id, old_id);
+        assert!(container.repo_tags.contains(&old), "{:?}", container.repo_tags);
+        // Other tests may have given the same image more names (the mirror's); then which one
+        // the user meant is unknown.
+        let expected = (container.repo_tags.len() == 1).then_some(old.as_str());
+        assert_eq!(container.named_reference(), expected, "{:?}", container.repo_tags);
+        assert!(!container.repo_digests.is_empty());
+    }
+
+    for id in [&by_name, &by_id, &by_short_id] {
+        remove_container(&engine, id).await;
+    }
+    let _ = engine
+        .docker()
+        .remove_image(local, None::<bollard::query_parameters::RemoveImageOptions>, None)
+        .await;
+}

@@ -156,11 +156,16 @@ impl Engine {
     /// (`DOCKER_HOST`, `/var/run/docker.sock`, rootless Docker, Podman). The error lists every
     /// address tried and why each failed.
     pub async fn connect_local() -> Result<Engine, EngineError> {
-        let candidates = local_candidates();
+        Engine::connect_local_from(&local_candidates()).await
+    }
+
+    /// [`Engine::connect_local`] over the given addresses, tried in order; the engine is named
+    /// `local`.
+    pub async fn connect_local_from(candidates: &[String]) -> Result<Engine, EngineError> {
         let tls_verify = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
         let mut tried = Vec::new();
         let mut permission_hint = None;
-        for host in &candidates {
+        for host in candidates {
             // As with the docker CLI, DOCKER_TLS_VERIFY turns a tcp:// DOCKER_HOST into TLS with
             // the files in DOCKER_CERT_PATH.
             let host = match host.strip_prefix("tcp://") {
@@ -595,6 +600,26 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("systemctl"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn no_local_engine_lists_every_address_tried() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let candidates = vec![
+            format!("unix://{}", dir.path().join("docker.sock").display()),
+            format!("unix://{}", dir.path().join("podman/podman.sock").display()),
+            "npipe:////./pipe/docker_engine".to_string(),
+        ];
+        let error = Engine::connect_local_from(&candidates).await.unwrap_err();
+        let message = error.to_string();
+        for candidate in &candidates {
+            assert!(
+                message.contains(candidate.as_str()),
+                "{candidate} missing from: {message}"
+            );
+        }
+        assert!(message.contains("DOCKER_HOST"), "{message}");
+        assert_eq!(error.code(), "engine_unreachable");
     }
 
     #[test]
