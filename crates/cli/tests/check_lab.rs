@@ -595,3 +595,31 @@ async fn a_mirror_behind_its_upstream_is_not_reported_as_an_update() {
 
     remove_containers(&engine, &[id]).await;
 }
+
+#[test]
+fn an_unreachable_engine_does_not_stop_the_others() {
+    let lab = Lab::require();
+    let sandbox = Sandbox::new();
+    let dead = "unix:///nonexistent/docker.sock";
+    let out = sandbox
+        .tidewatch(&lab)
+        .args(["check", "--json", "--engine", dead, "--engine", lab.docker_host()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "one engine answered: {}", text(&out.stderr));
+    let report = json_of(&out);
+    let engines = report["engines"].as_array().unwrap();
+    assert_eq!(engines[0]["name"], dead);
+    assert_eq!(engines[0]["status"], "unreachable");
+    assert!(engines[0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("/nonexistent/docker.sock"));
+    assert_eq!(engines[1]["status"], "ok");
+    assert_eq!(engines[1]["error"], Value::Null);
+    assert!(report["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["engine"] == lab.docker_host()));
+}

@@ -390,3 +390,98 @@ pub fn count_by_status(results: &[ContainerResult]) -> HashMap<Status, usize> {
     }
     counts
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Update;
+    use crate::version::UpdateKind;
+
+    fn report() -> CheckReport {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_795_000_000_123);
+        CheckReport {
+            checked_at: at,
+            engines: vec![EngineReport {
+                name: "local".into(),
+                endpoint: "unix:///var/run/docker.sock".into(),
+                status: EngineStatus::Ok,
+                error: None,
+            }],
+            containers: vec![ContainerResult {
+                engine: Some("local".into()),
+                id: Some("abc".into()),
+                name: Some("web".into()),
+                image: "nginx:1.25.3".into(),
+                upstream: "docker.io/library/nginx:1.25.3".into(),
+                via: Some("docker.io/library/nginx".into()),
+                platform: Some("linux/amd64".into()),
+                local_digest: Some("sha256:aaa".into()),
+                status: Status::UpdateAvailable,
+                update: Some(Update {
+                    kind: UpdateKind::Patch,
+                    tag: Some("1.25.4".into()),
+                    digest: None,
+                }),
+                explanation: "checked docker.io/library/nginx; 1.25.4 is newer (patch)".into(),
+                error: None,
+                checked_at: at,
+            }],
+            summary: CheckSummary {
+                started_at: at,
+                duration_ms: 12,
+                containers: 1,
+                images: 1,
+                updates: 1,
+                errors: 0,
+                requests: 3,
+            },
+        }
+    }
+
+    #[test]
+    fn report_serializes_as_exactly_the_cli_json_document() {
+        let json = serde_json::to_value(report()).unwrap();
+        let keys = |v: &serde_json::Value| {
+            let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            keys
+        };
+        assert_eq!(keys(&json), ["checked_at", "containers", "engines", "summary"]);
+        assert_eq!(keys(&json["engines"][0]), ["endpoint", "error", "name", "status"]);
+        assert_eq!(
+            keys(&json["containers"][0]),
+            [
+                "engine",
+                "error",
+                "explanation",
+                "id",
+                "image",
+                "local_digest",
+                "name",
+                "platform",
+                "status",
+                "update",
+                "upstream",
+                "via"
+            ]
+        );
+        assert_eq!(
+            keys(&json["summary"]),
+            ["containers", "duration_ms", "errors", "images", "requests", "updates"]
+        );
+        assert_eq!(json["containers"][0]["update"]["kind"], "patch");
+        assert_eq!(json["containers"][0]["status"], "update_available");
+        assert_eq!(json["engines"][0]["status"], "ok");
+        assert!(json["checked_at"].as_str().unwrap().ends_with(".123Z"));
+    }
+
+    #[test]
+    fn no_engine_reachable_only_when_engines_were_asked_and_none_answered() {
+        let mut report = report();
+        assert!(!report.no_engine_reachable());
+        report.engines[0].status = EngineStatus::Unreachable;
+        assert!(report.no_engine_reachable());
+        report.engines.clear();
+        assert!(!report.no_engine_reachable(), "--image checks use no engine");
+    }
+}

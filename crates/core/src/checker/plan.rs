@@ -416,13 +416,13 @@ mod tests {
     }
 
     #[test]
-    fn upstream_always_carries_a_tag() {
+    fn upstream_always_carries_a_tag_or_a_digest() {
         let cases = [
             ("nginx", "docker.io/library/nginx:latest"),
             ("nginx:1.25", "docker.io/library/nginx:1.25"),
             (
                 &format!("nginx@{OLD}") as &str,
-                &format!("docker.io/library/nginx:latest@{OLD}") as &str,
+                &format!("docker.io/library/nginx@{OLD}") as &str,
             ),
         ];
         for (input, expected) in cases {
