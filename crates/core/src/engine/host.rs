@@ -96,8 +96,9 @@ pub enum HostUrl {
     Unix { path: PathBuf },
     /// `tcp://`, `http://` or `https://`: `authority` is `host:port` (port defaulted as Docker does).
     Tcp { authority: String, tls: bool },
-    /// `ssh://[user@]host[:port]`, as given.
-    Ssh { url: String },
+    /// `ssh://[user@]host`: `url` without the port, which is kept apart because bollard drops
+    /// it (it hands `user@host:port` to ssh as a host name).
+    Ssh { url: String, port: Option<u16> },
 }
 
 impl HostUrl {
@@ -122,8 +123,9 @@ impl HostUrl {
             // http:// is plain by definition; TLS files with it are a contradiction, not a hint.
             "http" if !tls_files => tcp_authority(rest, false).map(|authority| HostUrl::Tcp { authority, tls: false }),
             "https" => tcp_authority(rest, true).map(|authority| HostUrl::Tcp { authority, tls: true }),
-            "ssh" if ssh_target_is_valid(rest) => Some(HostUrl::Ssh {
-                url: format!("ssh://{rest}"),
+            "ssh" => ssh_target(rest).map(|(target, port)| HostUrl::Ssh {
+                url: format!("ssh://{target}"),
+                port,
             }),
             _ => None,
         }
@@ -136,7 +138,8 @@ impl HostUrl {
             HostUrl::Unix { path } => format!("unix://{}", path.display()),
             HostUrl::Tcp { authority, tls: false } => format!("tcp://{authority}"),
             HostUrl::Tcp { authority, tls: true } => format!("https://{authority}"),
-            HostUrl::Ssh { url } => url.clone(),
+            HostUrl::Ssh { url, port: None } => url.clone(),
+            HostUrl::Ssh { url, port: Some(port) } => format!("{url}:{port}"),
         }
     }
 }
@@ -163,11 +166,28 @@ fn tcp_authority(rest: &str, tls: bool) -> Option<String> {
     }
 }
 
-fn ssh_target_is_valid(rest: &str) -> bool {
+/// `[user@]host` and the port of an ssh:// address; `None` when there is no host or a path.
+fn ssh_target(rest: &str) -> Option<(String, Option<u16>)> {
     let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     // Docker refuses a path in an ssh:// host; so do we, rather than ignore it silently.
-    !host.is_empty() && !host.starts_with(':') && !rest.contains(['/', '?', '#', ' '])
+    if rest.contains(['/', '?', '#', ' ']) {
+        return None;
+    }
+    let (user, host_port) = match rest.rsplit_once('@') {
+        Some((user, host_port)) if !user.is_empty() => (Some(user), host_port),
+        Some(_) => return None,
+        None => (None, rest),
+    };
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && !port.contains(']') => (host, Some(port.parse::<u16>().ok()?)),
+        _ => (host_port, None),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let target = user.map_or_else(|| host.to_string(), |user| format!("{user}@{host}"));
+    // Port 22 is ssh's own default: nothing to pass on.
+    Some((target, port.filter(|p| *p != 22)))
 }
 
 /// `scheme://user:secret@host` becomes `scheme://user:***@host`: passwords never reach a message.
@@ -223,7 +243,13 @@ pub(crate) fn tls_files(spec: &EngineSpec) -> Result<TlsFiles, String> {
         ("client certificate (tls_cert)", &cert),
         ("client key (tls_key)", &key),
     ] {
-        check_readable(role, path)?;
+        check_readable(role, path).map_err(|e| {
+            if spec.has_tls_files() {
+                e
+            } else {
+                format!("no TLS files are configured for this engine, so Docker's defaults apply, and {e}; set tls_ca, tls_cert and tls_key")
+            }
+        })?;
     }
     Ok(TlsFiles { ca, cert, key })
 }
@@ -298,6 +324,9 @@ mod tests {
             ("tcp://engine.lan:2375/v1.41", false, None),
             ("ssh://alice@build.lan/var/run/docker.sock", false, None),
             ("ssh://alice@", false, None),
+            ("ssh://alice@build.lan:22/", false, Some("ssh://alice@build.lan")),
+            ("ssh://@build.lan", false, None),
+            ("ssh://alice@build.lan:port", false, None),
             ("unix://", false, None),
             ("npipe:////./pipe/docker_engine", false, None),
             ("/var/run/docker.sock", false, None),

@@ -371,7 +371,8 @@ async fn connect_spec(spec: &EngineSpec) -> Result<Engine, ConnectFailure> {
             Docker::connect_with_http(&url.to_url(), REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
         }
         HostUrl::Tcp { tls: true, .. } => {
-            let files = host::tls_files(spec).map_err(|what| unreachable(what, "TLS engines need all three files"))?;
+            let files = host::tls_files(spec)
+                .map_err(|what| unreachable(what, "a TLS engine needs a CA, a client certificate and a client key"))?;
             Docker::connect_with_ssl(
                 &url.to_url(),
                 &files.key,
@@ -381,7 +382,19 @@ async fn connect_spec(spec: &EngineSpec) -> Result<Engine, ConnectFailure> {
                 API_DEFAULT_VERSION,
             )
         }
-        HostUrl::Ssh { url } => Docker::connect_with_ssh(url, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION, None),
+        HostUrl::Ssh { port: Some(port), url } => {
+            let alias = url.trim_start_matches("ssh://");
+            return Err(unreachable(
+                format!("bollard cannot pass the port {port} to ssh"),
+                &format!(
+                    "add a `Host` entry with `Port {port}` for this host to ~/.ssh/config and use ssh://{alias} \
+                     without the port"
+                ),
+            ));
+        }
+        HostUrl::Ssh { url, port: None } => {
+            Docker::connect_with_ssh(url, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION, None)
+        }
     };
     let failure = |error: bollard::errors::Error| {
         let (what, hint) = describe_bollard_error(spec, &error);
@@ -468,7 +481,7 @@ fn describe_bollard_error(spec: &EngineSpec, error: &bollard::errors::Error) -> 
              accepts the client certificate (tls_cert, tls_key)"
                 .to_string()
         }
-        (_, Some(HostUrl::Ssh { url })) => format!(
+        (_, Some(HostUrl::Ssh { url, .. })) => format!(
             "check that `ssh {}` logs in without a prompt (a key in ssh-agent) and that `docker` runs there",
             url.trim_start_matches("ssh://")
         ),
@@ -499,7 +512,10 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current = Some(error);
     while let Some(e) = current {
         let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+        // hyper's wrappers ("client error (Connect)") say nothing their sources do not say better.
+        let wrapper = e.source().is_some()
+            && (text.starts_with("Error in the hyper legacy client") || text.starts_with("client error ("));
+        if !wrapper && !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
         current = e.source();
