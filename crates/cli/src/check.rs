@@ -12,7 +12,7 @@ use tidewatch_core::checker::{CheckReport, CheckRequest, Checker, EngineInventor
 use tidewatch_core::platform::Platform;
 use tidewatch_core::store::Store;
 
-use crate::{engine_targets, fatal, load_config, output};
+use crate::{engine_targets, fatal, load_config, output, Target};
 
 /// A check shows a progress bar only once it has run this long (and only on a terminal).
 const PROGRESS_AFTER: Duration = Duration::from_millis(700);
@@ -62,8 +62,13 @@ pub async fn run(config_file: Option<&Path>, args: CheckArgs) -> ExitCode {
     } else {
         Vec::new()
     };
-    let inventories =
-        futures_util::future::join_all(targets.iter().map(|(name, host)| EngineInventory::collect(name, host))).await;
+    let inventories = futures_util::future::join_all(targets.iter().map(|target| async move {
+        match target {
+            Target::Spec(spec) => EngineInventory::connect(spec).await,
+            Target::Local => EngineInventory::local().await,
+        }
+    }))
+    .await;
     let platform = args.platform.clone().unwrap_or_else(Platform::host);
     let request = CheckRequest {
         engines: inventories,

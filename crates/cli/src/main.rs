@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tidewatch_core::config::{config_path, Config};
 use tidewatch_core::credentials::{self, Credential, CredentialOrigin, Secret};
-use tidewatch_core::engine::Engine;
+use tidewatch_core::engine::{Engine, EngineSpec};
 use tidewatch_core::platform::Platform;
 use tidewatch_core::reference::Reference;
 use tidewatch_core::registry::{RegistryClient, RegistryError, RegistrySettings};
@@ -99,19 +99,27 @@ fn fatal(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_FATAL)
 }
 
-/// The engines to use: `--engine` URLs (named after a configured engine with that host, else
-/// after the URL), else the configured engines, else the local one.
-pub fn engine_targets(config: &Config, urls: &[String]) -> Vec<(String, String)> {
+/// An engine to check or list.
+pub enum Target {
+    /// Given with `--engine` or configured in `[[engines]]`.
+    Spec(EngineSpec),
+    /// The local engine, found by discovery (`DOCKER_HOST`, the usual sockets, Podman).
+    Local,
+}
+
+/// The engines to use: `--engine` URLs (named and with TLS files as a configured engine with
+/// that host, else named after the URL), else the configured engines, else the local one.
+pub fn engine_targets(config: &Config, urls: &[String]) -> Vec<Target> {
     if !urls.is_empty() {
         return urls
             .iter()
             .map(|url| {
-                let name = config
+                let spec = config
                     .engines
                     .iter()
                     .find(|e| &e.host == url)
-                    .map_or_else(|| url.clone(), |e| e.name.clone());
-                (name, url.clone())
+                    .map_or_else(|| EngineSpec::new(url.clone(), url.clone()), EngineSpec::from);
+                Target::Spec(spec)
             })
             .collect();
     }
@@ -119,14 +127,10 @@ pub fn engine_targets(config: &Config, urls: &[String]) -> Vec<(String, String)>
         return config
             .engines
             .iter()
-            .map(|e| (e.name.clone(), e.host.clone()))
+            .map(|e| Target::Spec(EngineSpec::from(e)))
             .collect();
     }
-    let host = std::env::var("DOCKER_HOST")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
-    vec![("local".into(), host)]
+    vec![Target::Local]
 }
 
 async fn list_engines(config_file: Option<&Path>, urls: Vec<String>) -> ExitCode {
@@ -135,11 +139,27 @@ async fn list_engines(config_file: Option<&Path>, urls: Vec<String>) -> ExitCode
         Err(message) => return fatal(message),
     };
     let mut reachable = 0;
-    for (name, host) in engine_targets(&config, &urls) {
-        match Engine::connect(&name, &host).await {
+    for target in engine_targets(&config, &urls) {
+        let (name, host, connected) = match target {
+            Target::Spec(spec) => (
+                spec.name.clone(),
+                spec.display_host(),
+                Engine::connect_with(&spec).await,
+            ),
+            Target::Local => (
+                "local".to_string(),
+                "local discovery".to_string(),
+                Engine::connect_local().await,
+            ),
+        };
+        match connected {
             Ok(engine) => {
                 reachable += 1;
-                println!("{name}\t{host}\tok (API {})", engine.api_version());
+                println!(
+                    "{name}\t{}\tok (API {})",
+                    engine.spec().display_host(),
+                    engine.api_version()
+                );
             }
             Err(error) => println!("{name}\t{host}\tunreachable: {error}"),
         }

@@ -19,7 +19,7 @@ use serde::{Serialize, Serializer};
 
 use crate::config::Config;
 use crate::credentials::ChainProvider;
-use crate::engine::{ContainerImage, Engine, EngineError};
+use crate::engine::{ContainerImage, Engine, EngineError, EngineSpec};
 use crate::mirror::{MirrorError, MirrorRule};
 use crate::platform::Platform;
 use crate::registry::{RegistryPool, RegistrySettings};
@@ -63,24 +63,55 @@ impl EngineInventory {
     /// Connects to `host` and lists its containers; a failure is kept, not returned, so one
     /// engine that does not answer never stops the others.
     pub async fn collect(name: &str, host: &str) -> EngineInventory {
-        let containers = match Engine::connect(name, host).await {
-            Ok(engine) => engine.containers().await,
-            Err(error) => Err(error),
-        };
-        EngineInventory {
-            name: name.to_string(),
-            endpoint: host.to_string(),
-            containers,
-            registry_mirrors: Vec::new(),
+        EngineInventory::connect(&EngineSpec::new(name, host)).await
+    }
+
+    /// Connects to `spec` (TLS files included) and lists its containers and registry mirrors.
+    pub async fn connect(spec: &EngineSpec) -> EngineInventory {
+        match Engine::connect_with(spec).await {
+            Ok(engine) => EngineInventory::from_engine(&engine).await,
+            Err(error) => EngineInventory::failed(&spec.name, &spec.display_host(), error),
         }
     }
 
-    /// Lists the containers of an engine already connected.
+    /// The local engine found by discovery (`DOCKER_HOST`, the usual sockets, Podman).
+    pub async fn local() -> EngineInventory {
+        match Engine::connect_local().await {
+            Ok(engine) => EngineInventory::from_engine(&engine).await,
+            Err(error) => {
+                let endpoint = match &error {
+                    EngineError::Unreachable { host, .. } => host.clone(),
+                    _ => String::new(),
+                };
+                EngineInventory::failed("local", &endpoint, error)
+            }
+        }
+    }
+
+    /// Lists the containers and registry mirrors of an engine already connected.
     pub async fn from_engine(engine: &Engine) -> EngineInventory {
+        let registry_mirrors = match engine.registry_mirrors().await {
+            Ok(mirrors) => mirrors,
+            // Mirrors are only fallbacks; the check goes on without them.
+            Err(error) => {
+                tracing::warn!(engine = engine.name(), %error, "cannot read the engine's registry mirrors");
+                Vec::new()
+            }
+        };
         EngineInventory {
             name: engine.name().to_string(),
-            endpoint: engine.host().to_string(),
+            endpoint: engine.spec().display_host(),
             containers: engine.containers().await,
+            registry_mirrors,
+        }
+    }
+
+    /// An engine that could not be used, reported as such in the check.
+    pub fn failed(name: &str, endpoint: &str, error: EngineError) -> EngineInventory {
+        EngineInventory {
+            name: name.to_string(),
+            endpoint: endpoint.to_string(),
+            containers: Err(error),
             registry_mirrors: Vec::new(),
         }
     }
@@ -369,15 +400,8 @@ pub fn registry_pool(config: &Config) -> RegistryPool {
 
 /// An engine failure as `{code, message}`.
 pub fn engine_error(error: &EngineError) -> ResultError {
-    let code = match error {
-        EngineError::UnsupportedHost { .. } => "engine_unsupported_host",
-        EngineError::Unreachable { .. } => "engine_unreachable",
-        EngineError::Request { .. } => "engine_request",
-        #[allow(unreachable_patterns)]
-        _ => "engine_error",
-    };
     ResultError {
-        code: code.to_string(),
+        code: error.code().to_string(),
         message: error.to_string(),
     }
 }

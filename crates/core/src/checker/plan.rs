@@ -123,7 +123,39 @@ impl Planner {
             return;
         }
         let identity = container_identity(engine, &container);
-        let reference: Reference = match container.image.parse() {
+        // A container created from an image ID is checked by its image's only tag; `image`
+        // in the result stays as created.
+        let Some(named) = container.named_reference() else {
+            if container.repo_digests.is_empty() {
+                let explanation = "the image has no RepoDigests (built or loaded locally) and the container was \
+                                   created from its ID: there is nothing in a registry to compare it with"
+                    .to_string();
+                let upstream = container.image.clone();
+                self.immediate(identity, upstream, None, Status::LocalOnly, explanation, None);
+                return;
+            }
+            let message = format!(
+                "the container was created from the image ID {} and its image has {} tag, so which image to \
+                 follow is unknown; recreate the container from a name such as nginx:1.25",
+                container.image,
+                if container.repo_tags.is_empty() {
+                    "no"
+                } else {
+                    "more than one"
+                }
+            );
+            let upstream = container.image.clone();
+            self.immediate(
+                identity,
+                upstream,
+                None,
+                Status::Unknown,
+                format!("could not check: {message}"),
+                Some(("created_from_image_id", message)),
+            );
+            return;
+        };
+        let reference: Reference = match named.parse() {
             Ok(reference) => reference,
             Err(error) => {
                 let message = error.to_string();
@@ -499,5 +531,35 @@ mod tests {
         assert_eq!(plan.groups[0].upstream.to_string(), "registry.corp:5000/app:1");
         let endpoints: Vec<String> = plan.groups[0].endpoints.iter().map(Endpoint::name).collect();
         assert_eq!(endpoints, ["registry.corp:5000/app", "mirror.corp:5000/app"]);
+    }
+
+    #[test]
+    fn a_container_created_from_an_image_id_is_checked_by_its_only_tag() {
+        let id = "sha256:4f2a6b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a";
+        let digests = vec![format!("registry.corp:5000/app@{OLD}")];
+        let by_id = |tags: &[&str], digests: &[String]| ContainerImage {
+            image: id.to_string(),
+            image_id: id.to_string(),
+            repo_tags: tags.iter().map(|t| t.to_string()).collect(),
+            ..container("c", id, digests, &[])
+        };
+        let mut planner = Planner::new(SystemTime::now());
+        let filter = TagFilter::default();
+        planner.add_container(
+            "e",
+            by_id(&["registry.corp:5000/app:1"], &digests),
+            &resolver(),
+            &filter,
+        );
+        planner.add_container("e", by_id(&[], &digests), &resolver(), &filter);
+        planner.add_container("e", by_id(&[], &[]), &resolver(), &filter);
+        let plan = planner.finish();
+        assert_eq!(plan.groups.len(), 1);
+        assert_eq!(plan.groups[0].upstream.to_string(), "registry.corp:5000/app:1");
+        assert_eq!(plan.groups[0].subjects[0].image, id, "image stays as created");
+        let untagged = plan.slots[1].as_ref().unwrap();
+        assert_eq!(untagged.status, Status::Unknown);
+        assert_eq!(untagged.error.as_ref().unwrap().code, "created_from_image_id");
+        assert_eq!(plan.slots[2].as_ref().unwrap().status, Status::LocalOnly);
     }
 }
