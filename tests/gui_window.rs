@@ -1,5 +1,6 @@
 //! End to end: the real app under Xvfb, driven by WebDriver (tauri-driver + WebKitWebDriver),
-//! against the lab engine. Saves a screenshot under target/screenshots/.
+//! against the lab: engine, registries, gnome-keyring and the dbusmock notification server.
+//! Saves screenshots (light and dark) under target/screenshots/.
 
 use std::collections::HashMap;
 use std::os::unix::process::CommandExt;
@@ -59,14 +60,19 @@ fn tauri_driver_path() -> PathBuf {
     })
 }
 
-fn start_driver(lab: &Lab, config_home: &std::path::Path) -> Driver {
+fn start_driver(lab: &Lab, config_home: &std::path::Path, dark: bool) -> Driver {
     assert!(
         std::path::Path::new("/usr/bin/WebKitWebDriver").exists(),
         "WebKitWebDriver is missing (package webkit2gtk-driver)"
     );
     let port = free_port();
     let native_port = free_port();
-    let child = Command::new(tauri_driver_path())
+    let mut command = Command::new(tauri_driver_path());
+    if dark {
+        // WebKitGTK answers prefers-color-scheme from the GTK theme's variant.
+        command.env("GTK_THEME", "Adwaita:dark");
+    }
+    let child = command
         .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
         .env("DISPLAY", lab.var("TIDEWATCH_LAB_DISPLAY"))
         .env("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"))
@@ -75,6 +81,9 @@ fn start_driver(lab: &Lab, config_home: &std::path::Path) -> Driver {
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .env("XDG_CONFIG_HOME", config_home.join("config"))
         .env("XDG_DATA_HOME", config_home.join("data"))
+        .env("HOME", config_home)
+        .env_remove("TIDEWATCH_CONFIG")
+        .env_remove("TIDEWATCH_DATA_DIR")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .process_group(0)
@@ -92,7 +101,7 @@ fn start_driver(lab: &Lab, config_home: &std::path::Path) -> Driver {
     driver
 }
 
-/// A minimal W3C WebDriver client: the handful of endpoints this test needs.
+/// A minimal W3C WebDriver client: the handful of endpoints these tests need.
 struct Session<'a> {
     http: reqwest::Client,
     driver: &'a Driver,
@@ -142,8 +151,7 @@ impl<'a> Session<'a> {
         value["value"].clone()
     }
 
-    /// Texts of all elements matching a CSS selector.
-    async fn texts(&self, css: &str) -> Vec<String> {
+    async fn elements(&self, css: &str) -> Vec<String> {
         let found = self
             .command(
                 reqwest::Method::POST,
@@ -151,15 +159,75 @@ impl<'a> Session<'a> {
                 Some(json!({"using": "css selector", "value": css})),
             )
             .await;
+        found
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| {
+                e.as_object()
+                    .and_then(|o| o.values().next())
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(id) = self.elements(css).await.into_iter().next() {
+                return id;
+            }
+            assert!(Instant::now() < deadline, "no element matches {css}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Clicks the element, retrying while the UI replaces it (a stale element answers an error).
+    async fn click(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let id = self.element(css).await;
+            let answer = self
+                .command(reqwest::Method::POST, &format!("element/{id}/click"), Some(json!({})))
+                .await;
+            if answer.get("error").is_none() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "cannot click {css}: {answer}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css).await;
+        self.command(reqwest::Method::POST, &format!("element/{id}/clear"), Some(json!({})))
+            .await;
+        self.command(
+            reqwest::Method::POST,
+            &format!("element/{id}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    /// One attribute of every element matching a CSS selector, in document order.
+    async fn attributes(&self, css: &str, name: &str) -> Vec<String> {
+        let mut values = Vec::new();
+        for id in self.elements(css).await {
+            let value = self
+                .command(reqwest::Method::GET, &format!("element/{id}/attribute/{name}"), None)
+                .await;
+            values.push(value.as_str().unwrap_or_default().to_string());
+        }
+        values
+    }
+
+    /// Texts of all elements matching a CSS selector.
+    async fn texts(&self, css: &str) -> Vec<String> {
         let mut texts = Vec::new();
-        for element in found.as_array().cloned().unwrap_or_default() {
-            let Some(id) = element
-                .as_object()
-                .and_then(|o| o.values().next())
-                .and_then(Value::as_str)
-            else {
-                continue;
-            };
+        for id in self.elements(css).await {
             let text = self
                 .command(reqwest::Method::GET, &format!("element/{id}/text"), None)
                 .await;
@@ -169,7 +237,7 @@ impl<'a> Session<'a> {
     }
 
     async fn wait_for_text(&self, css: &str, needle: &str) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let texts = self.texts(css).await;
             if texts.iter().any(|t| t.contains(needle)) {
@@ -180,6 +248,38 @@ impl<'a> Session<'a> {
                 "no {css} containing {needle:?} appeared; saw {texts:?}"
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Calls one of the app's own commands from the page, as the UI does.
+    async fn invoke(&self, command: &str) -> Value {
+        let script = format!(
+            "const done = arguments[arguments.length - 1];\
+             window.__TAURI__.core.invoke('{command}').then(v => done({{ok: v}}), e => done({{err: e}}));"
+        );
+        let value = self
+            .command(
+                reqwest::Method::POST,
+                "execute/async",
+                Some(json!({"script": script, "args": []})),
+            )
+            .await;
+        assert!(value.get("err").is_none(), "{command} failed: {value}");
+        value["ok"].clone()
+    }
+
+    /// The app's state once no check is running and at least `checks` checks have finished.
+    async fn settled_state(&self, after: Option<&str>) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let state = self.invoke("get_state").await;
+            let finished = state["phase"] != "checking" && state["last_check_at"].is_string();
+            let newer = after.is_none_or(|t| state["report"]["checked_at"].as_str().is_some_and(|c| c != t));
+            if finished && newer {
+                return state;
+            }
+            assert!(Instant::now() < deadline, "no check finished; last state: {state}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
 
@@ -212,7 +312,7 @@ fn screenshot(lab: &Lab, name: &str) -> PathBuf {
     path
 }
 
-async fn start_fixture_container(engine: &Engine, image: &str, name: &str) -> String {
+async fn pull(engine: &Engine, image: &str) {
     let (from, tag) = image.rsplit_once(':').expect("tagged");
     let mut pull = engine.docker().create_image(
         Some(CreateImageOptionsBuilder::default().from_image(from).tag(tag).build()),
@@ -221,6 +321,12 @@ async fn start_fixture_container(engine: &Engine, image: &str, name: &str) -> St
     );
     while let Some(step) = pull.next().await {
         step.expect("pull the fixture");
+    }
+}
+
+async fn start_container(engine: &Engine, image: &str, name: &str) -> String {
+    if !image.starts_with("tidewatch-fixtures/") {
+        pull(engine, image).await;
     }
     let _ = engine
         .docker()
@@ -246,37 +352,189 @@ async fn start_fixture_container(engine: &Engine, image: &str, name: &str) -> St
     id
 }
 
+fn notify_lines(lab: &Lab) -> Vec<String> {
+    std::fs::read_to_string(lab.var("TIDEWATCH_LAB_NOTIFY_LOG"))
+        .expect("read the dbusmock log")
+        .lines()
+        .filter(|l| l.contains(" Notify "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// The app's own files for one test: a config naming the lab engine, an empty data dir.
+fn app_home(lab: &Lab) -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(home.path().join("config/tidewatch")).expect("config dir");
+    std::fs::write(
+        home.path().join("config/tidewatch/config.toml"),
+        format!("[[engines]]\nname = \"lab\"\nhost = \"{}\"\n", lab.docker_host()),
+    )
+    .expect("write config");
+    home
+}
+
 #[tokio::test]
-async fn window_lists_the_lab_engines_containers() {
+async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
     tidewatch_core::init_crypto();
     let lab = Lab::require();
     let engine = Engine::connect("lab", lab.docker_host())
         .await
         .expect("connect to the lab engine");
-    let image = format!("{}/fixtures/web:1.9.0", lab.open_registry());
-    let id = start_fixture_container(&engine, &image, "tidewatch-gui-web").await;
+    let open = lab.open_registry();
+    let update_id = start_container(&engine, &format!("{open}/fixtures/app:1.25.3"), "gui-app-update").await;
+    let current_id = start_container(&engine, &format!("{open}/fixtures/app:1.25.4"), "gui-app-current").await;
+    let local_id = start_container(&engine, tidewatch_lab::FIXTURE_LOCAL_ONLY, "gui-app-local").await;
+    let notified_before = notify_lines(&lab).len();
 
-    let home = tempfile::tempdir().expect("temp dir");
-    let driver = start_driver(&lab, home.path());
+    let home = app_home(&lab);
+    let driver = start_driver(&lab, home.path(), false);
     let session = Session::start(&driver).await;
-    let rows = session
-        .wait_for_text("[data-testid=container-row]", "tidewatch-gui-web")
-        .await;
-    let row = rows.iter().find(|r| r.contains("tidewatch-gui-web")).expect("row");
-    assert!(row.contains(&image), "the row names the image as created: {row}");
-    assert!(row.contains("running"), "{row}");
-    let status = session.texts("#engine-status").await.join(" ");
-    assert!(
-        status.contains("API 1."),
-        "the header shows the negotiated API version: {status}"
-    );
-    let shot = screenshot(&lab, "main-window.png");
-    eprintln!("screenshot: {}", shot.display());
-    session.end().await;
 
-    engine
-        .docker()
-        .remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
-        .await
-        .expect("remove");
+    // The first check runs at start: badges per verdict, updates first.
+    let state = session.settled_state(None).await;
+    let status_of = |id: &str| format!("[data-testid=container-row][data-container-id=\"{id}\"]");
+    for (id, status) in [
+        (&update_id, "update_available"),
+        (&current_id, "up_to_date"),
+        (&local_id, "local_only"),
+    ] {
+        let row = session.element(&status_of(id)).await;
+        let attribute = session
+            .command(
+                reqwest::Method::GET,
+                &format!("element/{row}/attribute/data-status"),
+                None,
+            )
+            .await;
+        assert_eq!(attribute, status, "badge of container {id}");
+    }
+    let order = session
+        .attributes("[data-testid=container-row]", "data-container-id")
+        .await;
+    let position = |id: &str| order.iter().position(|o| o == id).unwrap_or(usize::MAX);
+    assert!(
+        position(&update_id) < position(&current_id),
+        "updates come first: {order:?}"
+    );
+    let update_row = session.texts(&status_of(&update_id)).await.join(" ");
+    assert!(
+        update_row.contains("1.25.3 → 1.25.4"),
+        "the new tag is shown: {update_row}"
+    );
+
+    // The tray follows the result (the tray is not in the DOM; the app's state drives it).
+    assert_eq!(state["tray"], "updates", "{state}");
+    assert_eq!(state["updates"], 1, "{state}");
+
+    // Exactly one notification for the new update …
+    let new_notes: Vec<String> = notify_lines(&lab).split_off(notified_before);
+    let ours: Vec<&String> = new_notes.iter().filter(|l| l.contains("gui-app-update")).collect();
+    assert_eq!(ours.len(), 1, "one Notify call for the new update: {new_notes:?}");
+    assert!(
+        ours[0].contains("1.25.3 → 1.25.4 (patch)"),
+        "it names current and new version and kind: {}",
+        ours[0]
+    );
+
+    screenshot(&lab, "main-light.png");
+    session
+        .click(&format!("{} td:nth-child(2)", status_of(&update_id)))
+        .await;
+    session.wait_for_text("#detail", "1.25.4").await;
+    screenshot(&lab, "detail-light.png");
+
+    // … and none when "Check now" finds the same version again.
+    let checked_at = state["report"]["checked_at"].as_str().map(str::to_string);
+    session.click("#check-now").await;
+    let second = session.settled_state(checked_at.as_deref()).await;
+    assert_eq!(second["tray"], "updates");
+    assert_eq!(
+        notify_lines(&lab).len(),
+        notified_before + 1,
+        "a second check notifies nothing new"
+    );
+
+    // A credential saved in settings lands in the keyring, and in no file of the app.
+    let password = lab.var("TIDEWATCH_LAB_BASIC_PASSWORD").to_string();
+    let registry = lab.basic_registry().to_string();
+    session.click("#open-settings").await;
+    session.type_into("#cred-registry", &registry).await;
+    session
+        .type_into("#cred-username", lab.var("TIDEWATCH_LAB_BASIC_USER"))
+        .await;
+    session.type_into("#cred-password", &password).await;
+    session.click("#cred-save").await;
+    session.wait_for_text("[data-testid=saved-credential]", &registry).await;
+    screenshot(&lab, "settings-light.png");
+    let secret = Command::new("secret-tool")
+        .args(["lookup", "service", "tidewatch", "username", &registry])
+        .env("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"))
+        .output()
+        .expect("run secret-tool (package libsecret-tools)");
+    assert!(
+        String::from_utf8_lossy(&secret.stdout).contains(&password),
+        "the keyring holds the saved login: {}",
+        String::from_utf8_lossy(&secret.stderr)
+    );
+    for file in files_under(home.path()) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&password),
+            "the password was written to {}",
+            file.display()
+        );
+    }
+    let password_field = session.element("#cred-password").await;
+    let left = session
+        .command(
+            reqwest::Method::GET,
+            &format!("element/{password_field}/property/value"),
+            None,
+        )
+        .await;
+    assert_eq!(left, "", "the password field is cleared after saving");
+    session.end().await;
+    drop(driver);
+
+    // The same views in the dark theme.
+    let driver = start_driver(&lab, home.path(), true);
+    let session = Session::start(&driver).await;
+    session.settled_state(None).await;
+    session.element(&status_of(&update_id)).await;
+    screenshot(&lab, "main-dark.png");
+    session
+        .click(&format!("{} td:nth-child(2)", status_of(&update_id)))
+        .await;
+    session.wait_for_text("#detail", "1.25.4").await;
+    screenshot(&lab, "detail-dark.png");
+    session.click("#open-settings").await;
+    session.wait_for_text("[data-testid=saved-credential]", &registry).await;
+    screenshot(&lab, "settings-dark.png");
+    session.end().await;
+    drop(driver);
+
+    let _ = tidewatch_core::login::remove_login(&registry, &home.path().join("data/tidewatch/tidewatch.db"));
+    for id in [update_id, current_id, local_id] {
+        let _ = engine
+            .docker()
+            .remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
+            .await;
+    }
 }
