@@ -373,6 +373,8 @@ async fn connect_spec(spec: &EngineSpec) -> Result<Engine, ConnectFailure> {
         HostUrl::Tcp { tls: true, .. } => {
             let files = host::tls_files(spec)
                 .map_err(|what| unreachable(what, "a TLS engine needs a CA, a client certificate and a client key"))?;
+            // bollard panics during the handshake when no rustls provider is installed.
+            crate::init_crypto();
             Docker::connect_with_ssl(
                 &url.to_url(),
                 &files.key,
@@ -476,7 +478,11 @@ fn describe_bollard_error(spec: &EngineSpec, error: &bollard::errors::Error) -> 
         (B::JsonDataError { .. } | B::JsonSerdeError { .. }, _) => {
             "the server answered, but not as a Docker engine; is this the engine's address and port?".to_string()
         }
-        _ if lower.contains("certificate") || lower.contains("handshake") || lower.contains("tls") => {
+        // rustls' words for a refused handshake ("received fatal alert: UnknownCA", "invalid peer certificate").
+        _ if ["certificate", "handshake", "tls", "fatal alert", "unknownca"]
+            .iter()
+            .any(|w| lower.contains(w)) =>
+        {
             "the TLS handshake failed; check that tls_ca signed the engine's certificate and that the engine \
              accepts the client certificate (tls_cert, tls_key)"
                 .to_string()
