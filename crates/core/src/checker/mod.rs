@@ -508,4 +508,26 @@ mod tests {
         report.engines.clear();
         assert!(!report.no_engine_reachable(), "--image checks use no engine");
     }
+
+    /// The app runs checks on a spawned task, which needs a `Send` future.
+    #[test]
+    fn a_check_can_run_on_a_spawned_task() {
+        fn assert_send<T: Send>(_: &T) {}
+        let checker = Checker::new(Arc::new(RegistryPool::default()), &Config::default()).unwrap();
+        let progress = |_: Progress| {};
+        let future = checker.check(CheckRequest::default(), &progress);
+        assert_send(&future);
+    }
+
+    #[tokio::test]
+    async fn an_empty_check_reports_nothing_and_makes_no_request() {
+        let checker = Checker::new(Arc::new(RegistryPool::default()), &Config::default()).unwrap();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let report = checker
+            .check(CheckRequest::default(), &|p| seen.lock().unwrap().push(p))
+            .await;
+        assert!(report.containers.is_empty() && report.engines.is_empty());
+        assert_eq!(report.summary.requests, 0);
+        assert_eq!(*seen.lock().unwrap(), [Progress { checked: 0, total: 0 }]);
+    }
 }
