@@ -115,9 +115,8 @@ pub fn print_report(report: &CheckReport, style: Style) {
     let errors = format!("{} unknown", s.errors);
     println!();
     println!(
-        "{} container{} ({} image{} asked): {}, {} — {} registry request{} in {} ms",
+        "{} checked ({} image{} asked): {}, {} — {} registry request{} in {} ms",
         s.containers,
-        if s.containers == 1 { "" } else { "s" },
         s.images,
         if s.images == 1 { "" } else { "s" },
         if s.updates > 0 {
