@@ -17,23 +17,30 @@ pub use context::AppContext;
 /// Passed by the login item: start in the tray without showing the window.
 pub const HIDDEN_FLAG: &str = "--hidden";
 
-/// The app's commands, so tests (`tauri::test`) build the same IPC surface as `run`.
-pub fn builder<R: tauri::Runtime>() -> tauri::Builder<R> {
-    tauri::Builder::<R>::new().invoke_handler(tauri::generate_handler![
-        commands::app_info,
-        commands::get_state,
-        commands::check_now,
-        commands::set_paused,
-        commands::get_settings,
-        commands::save_settings,
-        commands::test_engine,
-        commands::save_credential,
-        commands::delete_credential,
-        commands::explain,
-        commands::set_autostart,
-        commands::set_start_hidden,
-        commands::open_release_notes,
-    ])
+/// Registers the app's commands and the plugins they use, so tests (`tauri::test`'s mock
+/// builder) get the same IPC surface as `run`.
+pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder
+        .plugin(tauri_plugin_autostart::init(
+            MacosLauncher::LaunchAgent,
+            Some(vec![HIDDEN_FLAG]),
+        ))
+        .plugin(tauri_plugin_opener::init())
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::get_state,
+            commands::check_now,
+            commands::set_paused,
+            commands::get_settings,
+            commands::save_settings,
+            commands::test_engine,
+            commands::save_credential,
+            commands::delete_credential,
+            commands::explain,
+            commands::set_autostart,
+            commands::set_start_hidden,
+            commands::open_release_notes,
+        ])
 }
 
 /// Forwards the monitor's events to the window, the tray and the notification server.
@@ -58,16 +65,9 @@ pub fn run() {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let start_hidden = std::env::args().any(|a| a == HIDDEN_FLAG);
-    builder::<tauri::Wry>()
-        // A second launch shows the running instance's window instead of starting another.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            tray::show_main_window(app)
-        }))
-        .plugin(tauri_plugin_autostart::init(
-            MacosLauncher::LaunchAgent,
-            Some(vec![HIDDEN_FLAG]),
-        ))
-        .plugin(tauri_plugin_opener::init())
+    // A second launch shows the running instance's window instead of starting another.
+    let single_instance = tauri_plugin_single_instance::init(|app, _args, _cwd| tray::show_main_window(app));
+    with_commands(tauri::Builder::<tauri::Wry>::default().plugin(single_instance))
         .setup(move |app| {
             let handle = app.handle().clone();
             let paths = match context::default_paths() {

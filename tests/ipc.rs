@@ -1,0 +1,243 @@
+//! Every command over real IPC (`tauri::test`'s mock runtime), success and error shapes: what the
+//! window receives. Registry and keyring calls go to the lab.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
+use tauri::webview::InvokeRequest;
+use tauri::{Manager, WebviewWindow};
+use tidewatch_app::AppContext;
+use tidewatch_core::monitor::{Monitor, MonitorEvents, MonitorPaths, MonitorState, NewUpdate};
+use tidewatch_lab::Lab;
+
+struct Quiet;
+
+impl MonitorEvents for Quiet {
+    fn state_changed(&self, _: &MonitorState) {}
+    fn new_updates(&self, _: &[NewUpdate]) {}
+}
+
+struct TestApp {
+    _app: tauri::App<MockRuntime>,
+    window: WebviewWindow<MockRuntime>,
+    home: tempfile::TempDir,
+}
+
+fn app() -> TestApp {
+    let home = tempfile::tempdir().expect("temp dir");
+    let paths = MonitorPaths {
+        config: home.path().join("config.toml"),
+        database: home.path().join("tidewatch.db"),
+    };
+    let app = tidewatch_app::with_commands(mock_builder())
+        .build(mock_context(noop_assets()))
+        .expect("build the app");
+    let monitor = Monitor::new(paths.clone(), Arc::new(Quiet));
+    app.manage(AppContext::new(paths, monitor));
+    let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .expect("window");
+    TestApp {
+        _app: app,
+        window,
+        home,
+    }
+}
+
+fn invoke(app: &TestApp, cmd: &str, args: Value) -> Result<Value, Value> {
+    let request = InvokeRequest {
+        cmd: cmd.into(),
+        callback: tauri::ipc::CallbackFn(0),
+        error: tauri::ipc::CallbackFn(1),
+        url: "tauri://localhost".parse().expect("url"),
+        body: tauri::ipc::InvokeBody::Json(args),
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.to_string(),
+    };
+    get_ipc_response(&app.window, request).map(|body| body.deserialize::<Value>().expect("JSON response"))
+}
+
+/// An error as the UI sees it: a stable code and a message to show.
+fn error_shape(error: Value) -> (String, String) {
+    let code = error["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error without a code: {error}"))
+        .to_string();
+    let message = error["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error without a message: {error}"))
+        .to_string();
+    assert!(!message.is_empty());
+    (code, message)
+}
+
+#[test]
+fn app_info_names_the_version() {
+    let app = app();
+    assert_eq!(
+        invoke(&app, "app_info", json!({})).unwrap()["version"],
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+#[test]
+fn state_pause_and_check_now_report_the_monitor_state() {
+    let app = app();
+    let state = invoke(&app, "get_state", json!({})).unwrap();
+    assert_eq!(state["phase"], "idle");
+    assert_eq!(state["report"], Value::Null);
+    let paused = invoke(&app, "set_paused", json!({"paused": true})).unwrap();
+    assert_eq!(paused["phase"], "paused");
+    assert_eq!(paused["tray"], "paused");
+    let resumed = invoke(&app, "set_paused", json!({"paused": false})).unwrap();
+    assert_eq!(resumed["phase"], "idle");
+    assert!(invoke(&app, "check_now", json!({})).unwrap()["phase"].is_string());
+    let (code, _) = error_shape(invoke(&app, "set_paused", json!({})).unwrap_err_json());
+    assert!(!code.is_empty());
+}
+
+trait ErrJson {
+    fn unwrap_err_json(self) -> Value;
+}
+
+impl ErrJson for Result<Value, Value> {
+    /// Tauri reports argument errors as a bare string; commands report `{code, message}`.
+    fn unwrap_err_json(self) -> Value {
+        match self.expect_err("the command should fail") {
+            Value::String(message) => json!({"code": "invalid_arguments", "message": message}),
+            other => other,
+        }
+    }
+}
+
+#[test]
+fn settings_round_trip_and_invalid_settings_are_refused_with_a_message() {
+    let app = app();
+    let settings = invoke(&app, "get_settings", json!({})).unwrap();
+    assert_eq!(settings["config"]["schedule"]["interval"], "6h");
+    assert_eq!(settings["credentials"], json!([]));
+    assert_eq!(settings["config_error"], Value::Null);
+
+    let mut config = settings["config"].clone();
+    config["engines"] = json!([{"name": "lab", "host": "unix:///var/run/docker.sock"}]);
+    config["schedule"]["interval"] = json!("2h");
+    let saved = invoke(&app, "save_settings", json!({"config": config})).unwrap();
+    assert_eq!(saved["config"]["schedule"]["interval"], "2h");
+    let text = std::fs::read_to_string(app.home.path().join("config.toml")).expect("config written");
+    assert!(text.contains("interval = \"2h\""), "{text}");
+
+    let mut bad = saved["config"].clone();
+    bad["engines"] = json!([{"name": "x", "host": "ftp://nowhere"}]);
+    let (code, message) = error_shape(invoke(&app, "save_settings", json!({"config": bad})).unwrap_err_json());
+    assert_eq!(code, "config_invalid", "{message}");
+    assert!(message.contains("ftp://"), "{message}");
+    let kept = std::fs::read_to_string(app.home.path().join("config.toml")).unwrap();
+    assert_eq!(kept, text, "a refused save leaves the file as it was");
+}
+
+#[test]
+fn explain_shows_the_resolution_and_refuses_bad_references() {
+    let app = app();
+    let explained = invoke(
+        &app,
+        "explain",
+        json!({"reference": "docker.m.daocloud.io/library/nginx:1.25"}),
+    )
+    .unwrap();
+    assert_eq!(explained["upstream"], "docker.io/library/nginx:1.25");
+    assert!(explained["steps"].as_array().is_some_and(|s| !s.is_empty()));
+    assert!(explained["endpoints"].as_array().is_some_and(|e| !e.is_empty()));
+    let (code, message) =
+        error_shape(invoke(&app, "explain", json!({"reference": "Not A Reference"})).unwrap_err_json());
+    assert_eq!(code, "invalid_reference", "{message}");
+}
+
+#[test]
+fn test_engine_reports_the_api_version_or_why_it_failed() {
+    let lab = Lab::require();
+    let app = app();
+    let ok = invoke(
+        &app,
+        "test_engine",
+        json!({"engine": {"name": "lab", "host": lab.docker_host()}}),
+    )
+    .unwrap();
+    assert!(ok["api_version"].as_str().is_some_and(|v| v.starts_with("1.")), "{ok}");
+    let (code, message) = error_shape(
+        invoke(
+            &app,
+            "test_engine",
+            json!({"engine": {"name": "gone", "host": "unix:///nonexistent.sock"}}),
+        )
+        .unwrap_err_json(),
+    );
+    assert!(code.starts_with("engine_"), "{code}: {message}");
+    assert!(message.contains("gone"), "{message}");
+}
+
+#[test]
+fn credentials_are_verified_saved_listed_without_secret_and_deleted() {
+    let lab = Lab::require();
+    std::env::set_var("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"));
+    let app = app();
+    let registry = lab.basic_registry();
+    let user = lab.var("TIDEWATCH_LAB_BASIC_USER");
+    let password = lab.var("TIDEWATCH_LAB_BASIC_PASSWORD");
+
+    let wrong = "sentinel-wrong-password-7f3a";
+    let (code, message) = error_shape(
+        invoke(
+            &app,
+            "save_credential",
+            json!({"registry": registry, "username": user, "password": wrong}),
+        )
+        .unwrap_err_json(),
+    );
+    assert_eq!(code, "auth_refused", "{message}");
+    assert!(message.contains(user) && message.contains(registry), "{message}");
+    assert!(!message.contains(wrong), "the password never appears in an error");
+
+    let saved = invoke(
+        &app,
+        "save_credential",
+        json!({"registry": registry, "username": user, "password": password}),
+    )
+    .unwrap();
+    assert_eq!(saved["credentials"], json!([{"registry": registry, "username": user}]));
+    assert!(
+        !saved.to_string().contains(password),
+        "the settings never carry the secret"
+    );
+
+    let deleted = invoke(&app, "delete_credential", json!({"registry": registry})).unwrap();
+    assert_eq!(deleted["credentials"], json!([]));
+}
+
+#[test]
+fn start_hidden_and_autostart_are_saved() {
+    let app = app();
+    assert_eq!(invoke(&app, "get_settings", json!({})).unwrap()["start_hidden"], true);
+    assert_eq!(
+        invoke(&app, "set_start_hidden", json!({"enabled": false})).unwrap()["start_hidden"],
+        false
+    );
+    assert_eq!(
+        invoke(&app, "set_start_hidden", json!({"enabled": true})).unwrap()["start_hidden"],
+        true
+    );
+    // The login item itself is the desktop's (~/.config/autostart); only the error shape is
+    // checked here so the test never changes the developer's session.
+    let (code, _) = error_shape(invoke(&app, "set_autostart", json!({})).unwrap_err_json());
+    assert_eq!(code, "invalid_arguments");
+}
+
+#[test]
+fn release_notes_open_only_web_links() {
+    let app = app();
+    let (code, message) =
+        error_shape(invoke(&app, "open_release_notes", json!({"url": "file:///etc/passwd"})).unwrap_err_json());
+    assert_eq!(code, "invalid_url", "{message}");
+    let (code, _) = error_shape(invoke(&app, "open_release_notes", json!({"url": "not a url"})).unwrap_err_json());
+    assert_eq!(code, "invalid_url");
+}
