@@ -390,8 +390,11 @@ async fn local_discovery_takes_the_first_address_that_answers() {
     let lab = Lab::require();
     let missing = tempfile::tempdir().expect("temp dir");
     let candidates = vec![
-        format!("unix://{}", missing.path().join("docker.sock").display()),
-        lab.docker_host().to_string(),
+        EngineSpec::new(
+            "local",
+            format!("unix://{}", missing.path().join("docker.sock").display()),
+        ),
+        EngineSpec::new("local", lab.docker_host()),
     ];
     let engine = Engine::connect_local_from(&candidates)
         .await

@@ -85,6 +85,34 @@ pub fn discover_contexts(docker_config_dir: &Path) -> Vec<EngineSpec> {
     specs
 }
 
+/// The context the docker CLI would use (`DOCKER_CONTEXT`, else `currentContext` in
+/// `config.json`), unless it is the implicit `default` one.
+pub fn current_context(docker_config_dir: &Path) -> Option<EngineSpec> {
+    current_context_in(docker_config_dir, std::env::var("DOCKER_CONTEXT").ok().as_deref())
+}
+
+fn current_context_in(docker_config_dir: &Path, from_env: Option<&str>) -> Option<EngineSpec> {
+    #[derive(Deserialize)]
+    struct DockerConfig {
+        #[serde(rename = "currentContext", default)]
+        current_context: Option<String>,
+    }
+    let name = match from_env.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => name.to_string(),
+        None => {
+            let text = std::fs::read_to_string(docker_config_dir.join("config.json")).ok()?;
+            // A config.json the CLI cannot read either is not ours to report; no context then.
+            serde_json::from_str::<DockerConfig>(&text).ok()?.current_context?
+        }
+    };
+    if name == "default" {
+        return None;
+    }
+    discover_contexts(docker_config_dir)
+        .into_iter()
+        .find(|spec| spec.name == name)
+}
+
 #[cfg(test)]
 mod tests {
     use sha2::Digest as _;
@@ -158,6 +186,40 @@ mod tests {
         assert_eq!(prod.tls_ca.as_deref(), Some(tls_dir.join("ca.pem").as_path()));
         assert_eq!(prod.tls_cert.as_deref(), Some(tls_dir.join("cert.pem").as_path()));
         assert_eq!(prod.tls_key.as_deref(), Some(tls_dir.join("key.pem").as_path()));
+    }
+
+    #[test]
+    fn the_current_context_comes_from_the_environment_then_config_json() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path();
+        let meta =
+            |name: &str, host: &str| format!(r#"{{"Name":"{name}","Endpoints":{{"docker":{{"Host":"{host}"}}}}}}"#);
+        write_context(
+            config,
+            "desktop-linux",
+            &meta("desktop-linux", "unix:///home/a/.docker/desktop/docker.sock"),
+            &[],
+        );
+        write_context(config, "prod", &meta("prod", "ssh://alice@prod.lan"), &[]);
+        assert_eq!(
+            current_context_in(config, None),
+            None,
+            "no config.json: the default context"
+        );
+
+        std::fs::write(
+            config.join("config.json"),
+            r#"{"auths":{},"currentContext":"desktop-linux"}"#,
+        )
+        .expect("config");
+        let current = current_context_in(config, None).expect("a current context");
+        assert_eq!(current.host, "unix:///home/a/.docker/desktop/docker.sock");
+        assert_eq!(
+            current_context_in(config, Some("prod")).map(|s| s.host).as_deref(),
+            Some("ssh://alice@prod.lan")
+        );
+        assert_eq!(current_context_in(config, Some("default")), None);
+        assert_eq!(current_context_in(config, Some("missing")), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::EngineError;
+use super::{EngineError, LOCAL_NAME};
 use crate::config::EngineConfig;
 
 /// Docker's conventional ports when a `tcp://` address names none.
@@ -268,28 +268,47 @@ fn check_readable(role: &str, path: &Path) -> Result<(), String> {
     }
 }
 
-/// Where a local engine may listen, in the order they are tried: `DOCKER_HOST`, Docker's socket,
-/// rootless Docker, then Podman's rootless and rootful sockets.
-pub fn local_candidates() -> Vec<String> {
-    local_candidates_from(
-        std::env::var("DOCKER_HOST").ok().as_deref(),
-        std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).as_deref(),
-    )
+/// Where a local engine may be, in the order they are tried: `DOCKER_HOST` (TLS when
+/// `DOCKER_TLS_VERIFY` is set, as with the docker CLI), the current Docker context (Docker Desktop
+/// for Linux lives there), Docker's socket, rootless Docker, then Podman's rootless and rootful
+/// sockets. All are named `local`.
+pub fn local_candidates() -> Vec<EngineSpec> {
+    let docker_host = std::env::var("DOCKER_HOST").ok();
+    let tls_verify = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
+    let context = super::docker_config_dir().and_then(|dir| super::context::current_context(&dir));
+    let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    local_candidates_from(docker_host.as_deref(), tls_verify, context, runtime_dir.as_deref())
 }
 
-pub(crate) fn local_candidates_from(docker_host: Option<&str>, runtime_dir: Option<&Path>) -> Vec<String> {
+pub(crate) fn local_candidates_from(
+    docker_host: Option<&str>,
+    tls_verify: bool,
+    context: Option<EngineSpec>,
+    runtime_dir: Option<&Path>,
+) -> Vec<EngineSpec> {
+    let local = |host: String| EngineSpec::new(LOCAL_NAME, host).with_origin(EngineOrigin::Local);
     let mut candidates = Vec::new();
     if let Some(host) = docker_host.map(str::trim).filter(|h| !h.is_empty()) {
-        candidates.push(host.to_string());
+        let host = match host.strip_prefix("tcp://") {
+            Some(rest) if tls_verify => format!("https://{rest}"),
+            _ => host.to_string(),
+        };
+        candidates.push(local(host));
     }
-    candidates.push("unix:///var/run/docker.sock".to_string());
+    if let Some(context) = context {
+        candidates.push(EngineSpec {
+            name: LOCAL_NAME.to_string(),
+            ..context
+        });
+    }
+    candidates.push(local("unix:///var/run/docker.sock".to_string()));
     if let Some(dir) = runtime_dir.filter(|d| d.is_absolute()) {
-        candidates.push(format!("unix://{}", dir.join("docker.sock").display()));
-        candidates.push(format!("unix://{}", dir.join("podman/podman.sock").display()));
+        candidates.push(local(format!("unix://{}", dir.join("docker.sock").display())));
+        candidates.push(local(format!("unix://{}", dir.join("podman/podman.sock").display())));
     }
-    candidates.push("unix:///run/podman/podman.sock".to_string());
+    candidates.push(local("unix:///run/podman/podman.sock".to_string()));
     let mut seen = std::collections::HashSet::new();
-    candidates.retain(|c| seen.insert(c.clone()));
+    candidates.retain(|c| seen.insert(c.host.clone()));
     candidates
 }
 
@@ -355,11 +374,18 @@ mod tests {
 
     #[test]
     fn local_candidates_come_in_discovery_order_without_duplicates() {
+        let hosts = |specs: Vec<EngineSpec>| specs.into_iter().map(|s| s.host).collect::<Vec<_>>();
         let runtime = Path::new("/run/user/1000");
+        let desktop = EngineSpec::new("desktop-linux", "unix:///home/a/.docker/desktop/docker.sock")
+            .with_origin(EngineOrigin::DockerContext);
+        let candidates = local_candidates_from(Some("tcp://10.0.0.5:2375"), false, Some(desktop), Some(runtime));
+        assert!(candidates.iter().all(|c| c.name == "local"));
+        assert_eq!(candidates[1].origin, EngineOrigin::DockerContext);
         assert_eq!(
-            local_candidates_from(Some("tcp://10.0.0.5:2375"), Some(runtime)),
-            vec![
+            hosts(candidates),
+            [
                 "tcp://10.0.0.5:2375",
+                "unix:///home/a/.docker/desktop/docker.sock",
                 "unix:///var/run/docker.sock",
                 "unix:///run/user/1000/docker.sock",
                 "unix:///run/user/1000/podman/podman.sock",
@@ -367,10 +393,23 @@ mod tests {
             ]
         );
         assert_eq!(
-            local_candidates_from(Some("unix:///var/run/docker.sock"), None),
-            vec!["unix:///var/run/docker.sock", "unix:///run/podman/podman.sock"]
+            hosts(local_candidates_from(
+                Some("unix:///var/run/docker.sock"),
+                false,
+                None,
+                None
+            )),
+            ["unix:///var/run/docker.sock", "unix:///run/podman/podman.sock"]
         );
-        assert_eq!(local_candidates_from(Some(" "), Some(Path::new("relative"))).len(), 2);
+        assert_eq!(
+            local_candidates_from(Some(" "), false, None, Some(Path::new("relative"))).len(),
+            2
+        );
+        // DOCKER_TLS_VERIFY makes a tcp:// DOCKER_HOST a TLS engine.
+        assert_eq!(
+            local_candidates_from(Some("tcp://h:2376"), true, None, None)[0].host,
+            "https://h:2376"
+        );
     }
 
     #[test]

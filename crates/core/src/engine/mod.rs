@@ -18,9 +18,8 @@ use serde::Serialize;
 
 use crate::config::EngineConfig;
 use crate::platform::Platform;
-use host::redact_host;
 
-pub use context::{discover_contexts, discover_default_contexts, docker_config_dir};
+pub use context::{current_context, discover_contexts, discover_default_contexts, docker_config_dir};
 pub use events::EngineEvent;
 pub use host::{local_candidates, EngineOrigin, EngineSpec, HostUrl};
 pub use watch::{watch, Backoff, EngineWatch, WatchEvent, WatchState};
@@ -153,27 +152,18 @@ impl Engine {
     }
 
     /// The local engine: the first of [`local_candidates`] that exists and answers
-    /// (`DOCKER_HOST`, `/var/run/docker.sock`, rootless Docker, Podman). The error lists every
-    /// address tried and why each failed.
+    /// (`DOCKER_HOST`, the current Docker context, `/var/run/docker.sock`, rootless Docker,
+    /// Podman). The error lists every address tried and why each failed.
     pub async fn connect_local() -> Result<Engine, EngineError> {
         Engine::connect_local_from(&local_candidates()).await
     }
 
-    /// [`Engine::connect_local`] over the given addresses, tried in order; the engine is named
-    /// `local`.
-    pub async fn connect_local_from(candidates: &[String]) -> Result<Engine, EngineError> {
-        let tls_verify = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
+    /// [`Engine::connect_local`] over the given candidates, tried in order.
+    pub async fn connect_local_from(candidates: &[EngineSpec]) -> Result<Engine, EngineError> {
         let mut tried = Vec::new();
         let mut permission_hint = None;
-        for host in candidates {
-            // As with the docker CLI, DOCKER_TLS_VERIFY turns a tcp:// DOCKER_HOST into TLS with
-            // the files in DOCKER_CERT_PATH.
-            let host = match host.strip_prefix("tcp://") {
-                Some(rest) if tls_verify => format!("https://{rest}"),
-                _ => host.clone(),
-            };
-            let spec = EngineSpec::new(LOCAL_NAME, host).with_origin(EngineOrigin::Local);
-            match connect_spec(&spec).await {
+        for spec in candidates {
+            match connect_spec(spec).await {
                 Ok(engine) => return Ok(engine),
                 Err(ConnectFailure::Unsupported(_)) => {
                     tried.push(format!("{} (not a Docker address)", spec.display_host()))
@@ -197,7 +187,7 @@ impl Engine {
         });
         Err(EngineError::Unreachable {
             name: LOCAL_NAME.to_string(),
-            host: candidates.first().map(|h| redact_host(h)).unwrap_or_default(),
+            host: candidates.first().map(EngineSpec::display_host).unwrap_or_default(),
             reason: format!("no local engine answered; tried {}; {hint}", tried.join(", ")),
         })
     }
@@ -632,7 +622,8 @@ mod tests {
             format!("unix://{}", dir.path().join("podman/podman.sock").display()),
             "npipe:////./pipe/docker_engine".to_string(),
         ];
-        let error = Engine::connect_local_from(&candidates).await.unwrap_err();
+        let specs: Vec<EngineSpec> = candidates.iter().map(|host| EngineSpec::new("local", host)).collect();
+        let error = Engine::connect_local_from(&specs).await.unwrap_err();
         let message = error.to_string();
         for candidate in &candidates {
             assert!(
