@@ -90,6 +90,30 @@ pub enum WatchState {
     },
 }
 
+/// A status line: "connected (API 1.41)", "retrying in 4 s (attempt 3): cannot reach …".
+impl std::fmt::Display for WatchState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WatchState::Connecting => write!(f, "connecting"),
+            WatchState::Connected { api_version } => write!(f, "connected (API {api_version})"),
+            WatchState::Retrying {
+                attempt,
+                retry_at,
+                last_error,
+                ..
+            } => {
+                // Seconds left now, not when the engine went away: the line may be shown later.
+                let left = retry_at.duration_since(SystemTime::now()).unwrap_or_default();
+                write!(
+                    f,
+                    "retrying in {} s (attempt {attempt}): {last_error}",
+                    left.as_secs_f64().ceil() as u64
+                )
+            }
+        }
+    }
+}
+
 /// What a watcher reports, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WatchEvent {
@@ -309,6 +333,32 @@ mod tests {
             let base = backoff.base_delay(attempt);
             assert!(delay <= base && delay >= base.mul_f64(0.8), "{delay:?} for {base:?}");
         }
+    }
+
+    #[test]
+    fn the_state_reads_as_a_status_line() {
+        assert_eq!(
+            WatchState::Connected {
+                api_version: "1.41".into()
+            }
+            .to_string(),
+            "connected (API 1.41)"
+        );
+        let retrying = WatchState::Retrying {
+            attempt: 3,
+            retry_in: Duration::from_secs(4),
+            retry_at: SystemTime::now() + Duration::from_millis(3500),
+            last_error: EngineError::Unreachable {
+                name: "prod".into(),
+                host: "tcp://prod.lan:2375".into(),
+                reason: "connection refused".into(),
+            },
+        };
+        let line = retrying.to_string();
+        assert!(
+            line.starts_with("retrying in 4 s (attempt 3): cannot reach the Docker engine prod"),
+            "{line}"
+        );
     }
 
     #[test]
