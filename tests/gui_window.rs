@@ -471,6 +471,16 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
         "a second check notifies nothing new"
     );
 
+    // Starting a container is an engine event: the app checks again by itself.
+    let late_id = start_container(&engine, &format!("{open}/fixtures/web:1.9.0"), "gui-app-late").await;
+    let third = session.settled_state(second["report"]["checked_at"].as_str()).await;
+    let late = third["report"]["containers"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["id"] == late_id.as_str()))
+        .unwrap_or_else(|| panic!("the new container was checked without asking: {third}"));
+    assert_eq!(late["status"], "update_available", "{late}");
+    assert_eq!(late["update"]["tag"], "1.10.0", "{late}");
+
     // A credential saved in settings lands in the keyring, and in no file of the app.
     let password = lab.var("TIDEWATCH_LAB_BASIC_PASSWORD").to_string();
     let registry = lab.basic_registry().to_string();
@@ -531,7 +541,7 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
     drop(driver);
 
     let _ = tidewatch_core::login::remove_login(&registry, &home.path().join("data/tidewatch/tidewatch.db"));
-    for id in [update_id, current_id, local_id] {
+    for id in [update_id, current_id, local_id, late_id] {
         let _ = engine
             .docker()
             .remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).build()))

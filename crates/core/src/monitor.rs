@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 
 use crate::checker::{CheckReport, CheckRequest, Checker, EngineInventory, Progress};
 use crate::config::{Config, ConfigStore};
+use crate::engine::{watch, Backoff, EngineEvent, EngineSpec, EngineWatch, WatchEvent};
 use crate::labels::LabelPolicy;
 use crate::reference::Reference;
 use crate::store::{ContainerResult, NotifiedKey, ResultError, Status, Store};
@@ -25,6 +26,9 @@ use crate::version::UpdateKind;
 /// First wait after a check found the network gone; doubles up to [`OFFLINE_MAX_BACKOFF`].
 const OFFLINE_FIRST_BACKOFF: Duration = Duration::from_secs(30);
 const OFFLINE_MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+/// Quiet time after an engine event (a container started, an image pulled) before the check it
+/// triggers, so a `docker compose up` of ten services costs one check, not ten.
+const EVENT_SETTLE: Duration = Duration::from_secs(5);
 /// More new updates than this in one check get one summary notification instead of one each.
 pub const SUMMARY_THRESHOLD: usize = 3;
 
@@ -177,11 +181,14 @@ impl Monitor {
         let mut checker: Option<Checker> = None;
         let mut offline_backoff: Option<Duration> = None;
         let mut next_due = SystemTime::now();
+        let mut watchers = self.watch_engines(&loaded.config);
         loop {
             let forced = self.shared.check_requested.swap(false, Ordering::SeqCst);
             if self.shared.config_changed.swap(false, Ordering::SeqCst) {
                 loaded = config_store.load();
                 checker = None; // rebuilt with the new registries and mirror rules
+                watchers.iter().for_each(|w| w.abort());
+                watchers = self.watch_engines(&loaded.config);
             }
             let due = SystemTime::now() >= next_due && !self.is_paused();
             if !(forced || due) {
@@ -254,10 +261,12 @@ impl Monitor {
             s.progress = Some(Progress { checked: 0, total: 0 });
             s.error = None;
         });
-        let engines = engine_targets(config);
-        let inventories =
-            futures_util::future::join_all(engines.iter().map(|(name, host)| EngineInventory::collect(name, host)))
-                .await;
+        let inventories = if config.engines.is_empty() {
+            vec![EngineInventory::local().await]
+        } else {
+            let specs: Vec<EngineSpec> = config.engines.iter().map(EngineSpec::from).collect();
+            futures_util::future::join_all(specs.iter().map(EngineInventory::connect)).await
+        };
         let labels = labels_by_container(&inventories);
         let request = CheckRequest {
             engines: inventories,
@@ -289,6 +298,40 @@ impl Monitor {
             self.shared.events.new_updates(&new_updates);
         }
         Some(report)
+    }
+
+    /// Follows each engine's events (reconnecting with backoff when it goes away) and asks for a
+    /// check once they settle: a new container or a pulled image may change a verdict.
+    fn watch_engines(&self, config: &Config) -> Vec<tokio::task::JoinHandle<()>> {
+        watched_engines(config)
+            .into_iter()
+            .map(|spec| {
+                let monitor = self.clone();
+                tokio::spawn(async move {
+                    let mut engine: EngineWatch = watch(spec, Backoff::default());
+                    let mut pending = false;
+                    loop {
+                        let next = if pending {
+                            match tokio::time::timeout(EVENT_SETTLE, engine.next()).await {
+                                Ok(next) => next,
+                                Err(_) => {
+                                    pending = false;
+                                    monitor.check_now();
+                                    continue;
+                                }
+                            }
+                        } else {
+                            engine.next().await
+                        };
+                        match next {
+                            Some(WatchEvent::Event(event)) if triggers_check(&event) => pending = true,
+                            Some(_) => {}
+                            None => break,
+                        }
+                    }
+                })
+            })
+            .collect()
     }
 
     fn record(
@@ -333,18 +376,29 @@ impl Monitor {
     }
 }
 
-/// The engines to ask: the configured ones, else the local engine.
-fn engine_targets(config: &Config) -> Vec<(String, String)> {
-    if config.engines.is_empty() {
-        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
-        vec![("local".to_string(), host)]
-    } else {
-        config
-            .engines
-            .iter()
-            .map(|e| (e.name.clone(), e.host.clone()))
-            .collect()
+/// The engines whose events are followed: the configured ones, else the first local candidate
+/// whose socket exists (the same discovery a check uses).
+fn watched_engines(config: &Config) -> Vec<EngineSpec> {
+    if !config.engines.is_empty() {
+        return config.engines.iter().map(EngineSpec::from).collect();
     }
+    crate::engine::local_candidates()
+        .into_iter()
+        .find(|spec| {
+            spec.host
+                .strip_prefix("unix://")
+                .is_none_or(|path| std::path::Path::new(path).exists())
+        })
+        .into_iter()
+        .collect()
+}
+
+/// Whether an engine event can change what a check says.
+fn triggers_check(event: &EngineEvent) -> bool {
+    matches!(
+        event,
+        EngineEvent::ContainerStarted { .. } | EngineEvent::ImagePulled { .. }
+    )
 }
 
 fn labels_by_container(inventories: &[EngineInventory]) -> HashMap<(String, String), BTreeMap<String, String>> {
@@ -606,6 +660,20 @@ mod tests {
             "only http(s) links"
         );
         assert_eq!(release_notes_url(&BTreeMap::new(), None, "1"), None);
+    }
+
+    #[test]
+    fn starting_a_container_or_pulling_an_image_triggers_a_check() {
+        let started = EngineEvent::ContainerStarted {
+            id: "a".into(),
+            name: "web".into(),
+            image: "nginx".into(),
+        };
+        assert!(triggers_check(&started));
+        assert!(triggers_check(&EngineEvent::ImagePulled {
+            reference: "nginx:1".into()
+        }));
+        assert!(!triggers_check(&EngineEvent::ContainerDestroyed { id: "a".into() }));
     }
 
     #[test]
