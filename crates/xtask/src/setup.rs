@@ -27,7 +27,7 @@ const RUN_PACKAGES: &[&str] = &[
 ];
 
 /// What the test lab adds: engine, registries, virtual display, WebDriver, Secret Service,
-/// notification server, fixture rootfs, screenshots.
+/// notification server, fixture rootfs, screenshots, test certificates.
 const TEST_PACKAGES: &[&str] = &[
     "docker.io",
     "docker-registry",
@@ -40,6 +40,7 @@ const TEST_PACKAGES: &[&str] = &[
     "python3-dbusmock",
     "busybox-static",
     "imagemagick",
+    "openssl",
 ];
 
 pub fn ensure_packages(purpose: Purpose) -> Result<()> {
