@@ -2,20 +2,14 @@
 //! against the lab: engine, registries, gnome-keyring and the dbusmock notification server.
 //! Saves screenshots (light and dark) under target/screenshots/.
 
-use std::collections::HashMap;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
-};
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tidewatch_core::engine::Engine;
-use tidewatch_lab::Lab;
+use tidewatch_lab::{containers, Lab};
 
 /// tauri-driver, the WebKitWebDriver it spawns and the app that one launches, all in one process
 /// group that is stopped when the test ends, pass or fail (killing tauri-driver alone would leave
@@ -312,44 +306,11 @@ fn screenshot(lab: &Lab, name: &str) -> PathBuf {
     path
 }
 
-async fn pull(engine: &Engine, image: &str) {
-    let (from, tag) = image.rsplit_once(':').expect("tagged");
-    let mut pull = engine.docker().create_image(
-        Some(CreateImageOptionsBuilder::default().from_image(from).tag(tag).build()),
-        None,
-        None,
-    );
-    while let Some(step) = pull.next().await {
-        step.expect("pull the fixture");
-    }
-}
-
 async fn start_container(engine: &Engine, image: &str, name: &str) -> String {
     if !image.starts_with("tidewatch-fixtures/") {
-        pull(engine, image).await;
+        containers::pull(engine.docker(), image, None).await;
     }
-    let _ = engine
-        .docker()
-        .remove_container(name, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
-        .await;
-    let body = ContainerCreateBody {
-        image: Some(image.to_string()),
-        cmd: Some(vec!["sleep".into(), "3600".into()]),
-        labels: Some(HashMap::from([("tidewatch.lab".to_string(), "1".to_string())])),
-        ..Default::default()
-    };
-    let id = engine
-        .docker()
-        .create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body)
-        .await
-        .expect("create")
-        .id;
-    engine
-        .docker()
-        .start_container(&id, None::<StartContainerOptions>)
-        .await
-        .expect("start");
-    id
+    containers::start_container(engine.docker(), image, name, &[]).await
 }
 
 fn notify_lines(lab: &Lab) -> Vec<String> {
@@ -542,9 +503,6 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
 
     let _ = tidewatch_core::login::remove_login(&registry, &home.path().join("data/tidewatch/tidewatch.db"));
     for id in [update_id, current_id, local_id, late_id] {
-        let _ = engine
-            .docker()
-            .remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
-            .await;
+        containers::remove_container(engine.docker(), &id).await;
     }
 }

@@ -2,54 +2,13 @@
 //! through bollard (API version negotiated), and the open registry answers a HEAD with the same
 //! digest.
 
-use std::collections::HashMap;
-
-use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
-};
-use futures_util::StreamExt;
 use tidewatch_core::engine::Engine;
-use tidewatch_lab::Lab;
+use tidewatch_lab::{containers, Lab};
 
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.list.v2+json, \
     application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json";
-
-async fn pull(engine: &Engine, image: &str) {
-    let (name, tag) = image.rsplit_once(':').expect("image has a tag");
-    let options = CreateImageOptionsBuilder::default().from_image(name).tag(tag).build();
-    let mut progress = engine.docker().create_image(Some(options), None, None);
-    while let Some(step) = progress.next().await {
-        step.unwrap_or_else(|e| panic!("pulling {image} into the lab engine failed: {e}"));
-    }
-}
-
-/// Starts a labelled container (the lab removes labelled containers from a reused engine).
-async fn start_container(engine: &Engine, image: &str, name: &str) -> String {
-    let _ = engine
-        .docker()
-        .remove_container(name, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
-        .await;
-    let body = ContainerCreateBody {
-        image: Some(image.to_string()),
-        cmd: Some(vec!["sleep".into(), "3600".into()]),
-        labels: Some(HashMap::from([("tidewatch.lab".to_string(), "1".to_string())])),
-        ..Default::default()
-    };
-    let created = engine
-        .docker()
-        .create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body)
-        .await
-        .expect("create the container");
-    engine
-        .docker()
-        .start_container(&created.id, None::<StartContainerOptions>)
-        .await
-        .expect("start the container");
-    created.id
-}
 
 #[tokio::test]
 async fn container_digest_from_the_engine_matches_the_registry() {
@@ -67,8 +26,8 @@ async fn container_digest_from_the_engine_matches_the_registry() {
     );
 
     let image = format!("{}/fixtures/app:1.25.3", lab.open_registry());
-    pull(&engine, &image).await;
-    let id = start_container(&engine, &image, "tidewatch-lab-engine-digest").await;
+    containers::pull(engine.docker(), &image, None).await;
+    let id = containers::start_container(engine.docker(), &image, "tidewatch-lab-engine-digest", &[]).await;
 
     let containers = engine.containers().await.expect("list containers");
     let container = containers
@@ -101,11 +60,7 @@ async fn container_digest_from_the_engine_matches_the_registry() {
         .expect("ascii digest");
     assert_eq!(local_digest, registry_digest);
 
-    engine
-        .docker()
-        .remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
-        .await
-        .expect("remove the container");
+    containers::remove_container(engine.docker(), &id).await;
 }
 
 #[tokio::test]
@@ -114,14 +69,16 @@ async fn a_locally_imported_image_has_no_repo_digests() {
     let engine = Engine::connect("lab", lab.docker_host())
         .await
         .expect("connect to the lab engine");
-    let id = start_container(&engine, tidewatch_lab::FIXTURE_LOCAL_ONLY, "tidewatch-lab-local-only").await;
+    let id = containers::start_container(
+        engine.docker(),
+        tidewatch_lab::FIXTURE_LOCAL_ONLY,
+        "tidewatch-lab-local-only",
+        &[],
+    )
+    .await;
     let containers = engine.containers().await.expect("list containers");
     let container = containers.iter().find(|c| c.id == id).expect("listed");
     assert!(container.repo_digests.is_empty(), "{:?}", container.repo_digests);
     assert_eq!(container.repo_tags, vec![tidewatch_lab::FIXTURE_LOCAL_ONLY.to_string()]);
-    engine
-        .docker()
-        .remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
-        .await
-        .expect("remove the container");
+    containers::remove_container(engine.docker(), &id).await;
 }

@@ -3,59 +3,30 @@
 //! its info endpoint, and a watched engine that goes away (a socket proxy we stop) is reconnected
 //! with backoff and its missed events replayed.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
-};
 use futures_util::{Stream, StreamExt};
 use tidewatch_core::engine::{
     connect_all, watch, Backoff, Engine, EngineError, EngineEvent, EngineSpec, WatchEvent, WatchState,
 };
-use tidewatch_lab::Lab;
+use tidewatch_lab::{containers, Lab};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::{AbortHandle, JoinHandle};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn pull(engine: &Engine, image: &str) {
-    let (name, tag) = image.rsplit_once(':').expect("image has a tag");
-    let options = CreateImageOptionsBuilder::default().from_image(name).tag(tag).build();
-    let mut progress = engine.docker().create_image(Some(options), None, None);
-    while let Some(step) = progress.next().await {
-        step.unwrap_or_else(|e| panic!("pulling {image} into the lab engine failed: {e}"));
-    }
+    containers::pull(engine.docker(), image, None).await;
 }
 
-/// Creates and starts a container labelled for the lab's cleanup; returns its ID.
 async fn start_container(engine: &Engine, image: &str, name: &str) -> String {
-    remove_container(engine, name).await;
-    let body = ContainerCreateBody {
-        image: Some(image.to_string()),
-        cmd: Some(vec!["sleep".into(), "3600".into()]),
-        labels: Some(HashMap::from([("tidewatch.lab".to_string(), "1".to_string())])),
-        ..Default::default()
-    };
-    let created = engine
-        .docker()
-        .create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body)
-        .await
-        .expect("create the container");
-    engine
-        .docker()
-        .start_container(&created.id, None::<StartContainerOptions>)
-        .await
-        .expect("start the container");
-    created.id
+    containers::start_container(engine.docker(), image, name, &[]).await
 }
 
 async fn remove_container(engine: &Engine, id_or_name: &str) {
-    let options = RemoveContainerOptionsBuilder::default().force(true).build();
-    let _ = engine.docker().remove_container(id_or_name, Some(options)).await;
+    containers::remove_container(engine.docker(), id_or_name).await;
 }
 
 /// The next event the stream yields that `wanted` accepts, within `WAIT`.

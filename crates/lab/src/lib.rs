@@ -1,6 +1,9 @@
 //! The test lab's contract: which `TIDEWATCH_LAB_*` variables `cargo xtask lab up` exports and
 //! what the fixture images are. xtask writes these; tests read them through [`Lab::require`].
 
+#[cfg(feature = "containers")]
+pub mod containers;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

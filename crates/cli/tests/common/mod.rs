@@ -3,18 +3,11 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use bollard::auth::DockerCredentials;
-use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
-};
-use futures_util::StreamExt as _;
 use tidewatch_core::engine::Engine;
-use tidewatch_lab::Lab;
+use tidewatch_lab::{containers, Lab};
 
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.list.v2+json, \
@@ -30,65 +23,27 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{:x}", std::process::id(), nanos & 0xffff_ffff)
 }
 
+/// Pulls `image` into the lab engine (see [`tidewatch_lab::containers::pull`]).
+pub async fn pull(engine: &Engine, image: &str, credentials: Option<(&str, &str, &str)>) {
+    containers::pull(engine.docker(), image, credentials).await;
+}
+
+/// Creates and starts a container labelled for the lab's cleanup; returns its id.
+pub async fn start_container(engine: &Engine, image: &str, name: &str, labels: &[(&str, &str)]) -> String {
+    containers::start_container(engine.docker(), image, name, labels).await
+}
+
+pub async fn remove_containers(engine: &Engine, ids: &[String]) {
+    for id in ids {
+        containers::remove_container(engine.docker(), id).await;
+    }
+}
+
 pub async fn lab_engine(lab: &Lab) -> Engine {
     tidewatch_core::init_crypto();
     Engine::connect("lab", lab.docker_host())
         .await
         .expect("connect to the lab engine")
-}
-
-/// Pulls `image` (`name:tag` or `name@digest`) into the lab engine.
-pub async fn pull(engine: &Engine, image: &str, credentials: Option<(&str, &str, &str)>) {
-    let builder = CreateImageOptionsBuilder::default();
-    let options = match image.split_once('@') {
-        Some(_) => builder.from_image(image).build(),
-        None => {
-            let (name, tag) = image.rsplit_once(':').expect("image has a tag");
-            builder.from_image(name).tag(tag).build()
-        }
-    };
-    let credentials = credentials.map(|(server, user, password)| DockerCredentials {
-        username: Some(user.to_string()),
-        password: Some(password.to_string()),
-        serveraddress: Some(server.to_string()),
-        ..Default::default()
-    });
-    let mut progress = engine.docker().create_image(Some(options), None, credentials);
-    while let Some(step) = progress.next().await {
-        step.unwrap_or_else(|e| panic!("pulling {image} into the lab engine failed: {e}"));
-    }
-}
-
-/// Creates and starts a container labelled for the lab's cleanup; returns its id.
-pub async fn start_container(engine: &Engine, image: &str, name: &str, labels: &[(&str, &str)]) -> String {
-    let mut all_labels = HashMap::from([("tidewatch.lab".to_string(), "1".to_string())]);
-    all_labels.extend(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let body = ContainerCreateBody {
-        image: Some(image.to_string()),
-        cmd: Some(vec!["sleep".into(), "3600".into()]),
-        labels: Some(all_labels),
-        ..Default::default()
-    };
-    let created = engine
-        .docker()
-        .create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body)
-        .await
-        .unwrap_or_else(|e| panic!("create container {name} from {image}: {e}"));
-    engine
-        .docker()
-        .start_container(&created.id, None::<StartContainerOptions>)
-        .await
-        .unwrap_or_else(|e| panic!("start container {name}: {e}"));
-    created.id
-}
-
-pub async fn remove_containers(engine: &Engine, ids: &[String]) {
-    for id in ids {
-        let _ = engine
-            .docker()
-            .remove_container(id, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
-            .await;
-    }
 }
 
 /// A manifest as the registry serves it.
