@@ -226,8 +226,24 @@ fn start_hidden_and_autostart_are_saved() {
         invoke(&app, "set_start_hidden", json!({"enabled": true})).unwrap()["start_hidden"],
         true
     );
-    // The login item itself is the desktop's (~/.config/autostart); only the error shape is
-    // checked here so the test never changes the developer's session.
+
+    // The login item is an XDG autostart entry under $HOME; a temporary HOME keeps the
+    // developer's session untouched (no other test here reads HOME).
+    let home = tempfile::tempdir().expect("temp home");
+    std::env::set_var("HOME", home.path());
+    let enabled = invoke(&app, "set_autostart", json!({"enabled": true})).unwrap();
+    assert_eq!(enabled["autostart"], true, "{enabled}");
+    let entries: Vec<_> = std::fs::read_dir(home.path().join(".config/autostart"))
+        .expect("an autostart entry was written")
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        entries.iter().any(|e| e.contains("--hidden")),
+        "the login item starts hidden: {entries:?}"
+    );
+    let disabled = invoke(&app, "set_autostart", json!({"enabled": false})).unwrap();
+    assert_eq!(disabled["autostart"], false, "{disabled}");
     let (code, _) = error_shape(invoke(&app, "set_autostart", json!({})).unwrap_err_json());
     assert_eq!(code, "invalid_arguments");
 }
