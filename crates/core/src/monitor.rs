@@ -676,6 +676,62 @@ mod tests {
         assert!(!triggers_check(&EngineEvent::ContainerDestroyed { id: "a".into() }));
     }
 
+    fn report(engines_ok: bool, containers: Vec<ContainerResult>) -> CheckReport {
+        use crate::checker::{EngineReport, EngineStatus};
+        CheckReport {
+            checked_at: SystemTime::UNIX_EPOCH,
+            engines: vec![EngineReport {
+                name: "local".into(),
+                endpoint: "unix:///var/run/docker.sock".into(),
+                status: if engines_ok {
+                    EngineStatus::Ok
+                } else {
+                    EngineStatus::Unreachable
+                },
+                error: None,
+            }],
+            summary: crate::store::CheckSummary {
+                started_at: SystemTime::UNIX_EPOCH,
+                duration_ms: 0,
+                containers: containers.len() as u64,
+                images: 0,
+                updates: 0,
+                errors: 0,
+                requests: 0,
+            },
+            containers,
+        }
+    }
+
+    fn failed(code: &str) -> ContainerResult {
+        let mut failed = result(Status::Unknown, "docker.io/library/nginx:1.25.3", None);
+        failed.error = Some(ResultError {
+            code: code.into(),
+            message: "no route".into(),
+        });
+        failed
+    }
+
+    #[test]
+    fn offline_means_nothing_answered_not_that_one_registry_failed() {
+        assert!(is_offline(&report(false, vec![])), "no engine reachable");
+        assert!(is_offline(&report(
+            true,
+            vec![failed("unreachable"), failed("timeout")]
+        )));
+        let up = result(Status::UpToDate, "docker.io/library/redis:7", None);
+        assert!(
+            !is_offline(&report(true, vec![failed("unreachable"), up])),
+            "one registry answered"
+        );
+        assert!(
+            !is_offline(&report(true, vec![failed("auth_refused")])),
+            "a refusal is an answer"
+        );
+        let local = result(Status::LocalOnly, "app:dev", None);
+        assert!(!is_offline(&report(true, vec![local])), "nothing needed the network");
+    }
+
     #[test]
     fn jitter_stays_within_its_bound() {
         for _ in 0..100 {
