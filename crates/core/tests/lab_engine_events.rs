@@ -221,7 +221,15 @@ async fn next_watch_event(
     watch: &mut tidewatch_core::engine::EngineWatch,
     wanted: impl Fn(&WatchEvent) -> bool,
 ) -> WatchEvent {
-    tokio::time::timeout(WAIT, async {
+    next_watch_event_within(watch, WAIT, wanted).await
+}
+
+async fn next_watch_event_within(
+    watch: &mut tidewatch_core::engine::EngineWatch,
+    wait: Duration,
+    wanted: impl Fn(&WatchEvent) -> bool,
+) -> WatchEvent {
+    tokio::time::timeout(wait, async {
         loop {
             match watch.next().await {
                 Some(event) if wanted(&event) => return event,
@@ -297,7 +305,10 @@ async fn a_watched_engine_that_goes_away_is_reconnected_and_missed_events_replay
 
     // The engine goes away: the watcher reports it and retries with backoff.
     proxy.stop();
-    let disconnected = next_watch_event(&mut watcher, |e| matches!(e, WatchEvent::Disconnected { .. })).await;
+    // Usually noticed at once (the event stream ends); at worst by the watcher's ping of a quiet
+    // engine every 30 s, so allow more than that (CI once took over 30 s under load).
+    let disconnected =
+        next_watch_event_within(&mut watcher, WAIT * 3, |e| matches!(e, WatchEvent::Disconnected { .. })).await;
     let WatchEvent::Disconnected { error, retry_in } = disconnected else {
         unreachable!()
     };
