@@ -2,6 +2,7 @@
 //! benchmarks. It depends on no system library, so it builds on a fresh machine before anything
 //! is installed.
 
+mod bench;
 mod lab;
 mod proc;
 mod setup;
@@ -16,6 +17,7 @@ usage: cargo xtask <command>
 
   run              install what is missing, build and start the app on the local engine
   test             install what is missing, start the lab, run fmt, clippy and every test, stop the lab
+  bench            measure checks on the lab with the release CLI; writes docs/benchmarks.md
   lab up           start the test lab and write target/lab/lab.env (then run single tests)
   lab down         stop everything `lab up` started
   lab env          print the lab's variables as `export` lines (eval \"$(cargo xtask lab env)\")
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["run", rest @ ..] => run_app(rest),
         ["test", rest @ ..] => run_tests(rest),
+        ["bench"] => bench::run(&workspace_root()),
         ["lab", "up"] => lab::up(&workspace_root()).map(|lab| {
             println!("lab is up; variables in {}", lab.env_file.display());
         }),

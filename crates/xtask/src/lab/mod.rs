@@ -45,6 +45,10 @@ impl LabHandle {
         command.env("DISPLAY", &self.vars["TIDEWATCH_LAB_DISPLAY"]);
     }
 
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.vars
+    }
+
     /// Stops the lab if this process started it (a lab a developer brought up stays up).
     pub fn down_if_started(&self) -> Result<()> {
         if self.started_here {
