@@ -150,16 +150,23 @@ fn measure(scenario: &str, command: &mut Command, data: &Path) -> Result<Measure
         images: summary["images"].as_u64().unwrap_or(0),
         containers: summary["containers"].as_u64().unwrap_or(0),
     };
-    println!(
-        "{}: median {:.0} ms (best {:.0} ms), {} requests for {} containers / {} images",
-        measured.scenario,
-        measured.median.as_secs_f64() * 1000.0,
-        measured.best.as_secs_f64() * 1000.0,
-        measured.requests,
-        measured.containers,
-        measured.images
-    );
+    print!("{}", measured.table_row());
     Ok(measured)
+}
+
+impl Measured {
+    /// One row of the report's table (also what the console shows as each scenario finishes).
+    fn table_row(&self) -> String {
+        format!(
+            "| {} | {:.0} ms | {:.0} ms | {} | {} | {} |\n",
+            self.scenario,
+            self.median.as_secs_f64() * 1000.0,
+            self.best.as_secs_f64() * 1000.0,
+            self.requests,
+            self.containers,
+            self.images
+        )
+    }
 }
 
 fn write_report(root: &Path, measured: &[Measured]) -> Result<()> {
@@ -170,15 +177,7 @@ fn write_report(root: &Path, measured: &[Measured]) -> Result<()> {
          | scenario | median | best | requests | containers | images |\n| --- | --- | --- | --- | --- | --- |\n",
     );
     for m in measured {
-        text.push_str(&format!(
-            "| {} | {:.0} ms | {:.0} ms | {} | {} | {} |\n",
-            m.scenario,
-            m.median.as_secs_f64() * 1000.0,
-            m.best.as_secs_f64() * 1000.0,
-            m.requests,
-            m.containers,
-            m.images
-        ));
+        text.push_str(&m.table_row());
     }
     let path = root.join("docs/benchmarks.md");
     std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
