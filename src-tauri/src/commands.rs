@@ -12,7 +12,6 @@ use tidewatch_core::engine::Engine;
 use tidewatch_core::mirror::Endpoint;
 use tidewatch_core::monitor::MonitorState;
 use tidewatch_core::reference::Reference;
-use tidewatch_core::registry::RegistrySettings;
 use tidewatch_core::store::{ResultError, SavedLogin};
 use tidewatch_core::{engine, login};
 
@@ -151,14 +150,7 @@ pub async fn save_credential<R: Runtime>(
     password: String,
 ) -> Result<Settings, CommandError> {
     let config = ConfigStore::new(context.paths.config.clone()).load().config;
-    let registry_settings = config
-        .registry(&registry)
-        .map(|r| RegistrySettings {
-            insecure: r.insecure,
-            ca_cert: r.ca_cert.clone(),
-            ..RegistrySettings::default()
-        })
-        .unwrap_or_default();
+    let registry_settings = config.registry_settings(&registry);
     login::save_login(
         &registry,
         registry_settings,

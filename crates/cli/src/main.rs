@@ -12,11 +12,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tidewatch_core::config::{config_path, Config};
-use tidewatch_core::credentials::{self, Credential, CredentialOrigin, Secret};
+use tidewatch_core::credentials::Secret;
 use tidewatch_core::engine::{Engine, EngineSpec};
+use tidewatch_core::login::{self, LoginError};
 use tidewatch_core::platform::Platform;
 use tidewatch_core::reference::Reference;
-use tidewatch_core::registry::{RegistryClient, RegistryError, RegistrySettings};
+use tidewatch_core::registry::RegistryError;
+use tidewatch_core::store::database_path;
 
 #[derive(Parser)]
 #[command(
@@ -191,38 +193,40 @@ async fn login(config_file: Option<&Path>, registry: &str, username: &str, passw
     if password.expose().is_empty() {
         return fatal("the password on standard input is empty");
     }
-    let settings = config
-        .registry(registry)
-        .map(|r| RegistrySettings {
-            insecure: r.insecure,
-            ca_cert: r.ca_cert.clone(),
-            ..RegistrySettings::default()
-        })
-        .unwrap_or_default();
-    let client = match RegistryClient::new(registry, settings) {
-        Ok(client) => client,
+    let database = match database_path() {
+        Ok(path) => path,
         Err(error) => return fatal(error),
     };
-    let credential = Credential::password(username, password.expose(), CredentialOrigin::Explicit);
-    match client.with_credential(credential).check_credentials().await {
-        Ok(()) => {}
-        Err(error @ RegistryError::AuthRefused { .. }) => {
-            eprintln!("tidewatch: {error}; nothing was stored");
-            return ExitCode::from(1);
-        }
-        Err(error) => return fatal(format!("{error}; nothing was stored")),
-    }
-    match credentials::login(registry, username, &password) {
+    // Verified against the registry before anything is stored; the store keeps the user name so
+    // the app's settings list this login too.
+    match login::save_login(
+        registry,
+        config.registry_settings(registry),
+        username,
+        password,
+        &database,
+    )
+    .await
+    {
         Ok(()) => {
             println!("Login succeeded: {username} at {registry}, stored in the OS keyring");
             ExitCode::SUCCESS
         }
+        Err(error @ LoginError::Registry(RegistryError::AuthRefused { .. })) => {
+            eprintln!("tidewatch: {error}; nothing was stored");
+            ExitCode::from(1)
+        }
+        Err(LoginError::Registry(error)) => fatal(format!("{error}; nothing was stored")),
         Err(error) => fatal(error),
     }
 }
 
 fn logout(registry: &str) -> ExitCode {
-    match credentials::logout(registry) {
+    let database = match database_path() {
+        Ok(path) => path,
+        Err(error) => return fatal(error),
+    };
+    match login::remove_login(registry, &database) {
         Ok(true) => {
             println!("Removed the credentials for {registry} from the OS keyring");
             ExitCode::SUCCESS

@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::mirror::{MirrorError, MirrorResolver, MirrorRule};
+use crate::registry::RegistrySettings;
 use crate::version::{TagFilter, TagFilterError, UpdateKind};
 
 /// Environment variable naming the configuration file; `--config FILE` wins over it.
@@ -390,6 +391,22 @@ impl Config {
     /// The `[registries]` entry for `host` (as references name it), if any.
     pub fn registry(&self, host: &str) -> Option<&RegistryConfig> {
         self.registries.iter().find(|r| r.host.eq_ignore_ascii_case(host))
+    }
+
+    /// The client settings for `host`: its `[[registries]]` entry, else the defaults.
+    pub fn registry_settings(&self, host: &str) -> RegistrySettings {
+        self.registry(host).map(RegistryConfig::settings).unwrap_or_default()
+    }
+}
+
+impl RegistryConfig {
+    /// What this entry sets on a registry client (plain HTTP, CA certificate).
+    pub fn settings(&self) -> RegistrySettings {
+        RegistrySettings {
+            insecure: self.insecure,
+            ca_cert: self.ca_cert.clone(),
+            ..RegistrySettings::default()
+        }
     }
 }
 

@@ -63,11 +63,11 @@ pub async fn save_login(
     Ok(())
 }
 
-/// Removes a saved login from the keyring and the store.
-pub fn remove_login(registry: &str, database: &Path) -> Result<(), LoginError> {
-    credentials::logout(registry.trim())?;
+/// Removes a saved login from the keyring and the store. Returns whether the keyring had one.
+pub fn remove_login(registry: &str, database: &Path) -> Result<bool, LoginError> {
+    let existed = credentials::logout(registry.trim())?;
     Store::open(database)?.forget_login(registry.trim())?;
-    Ok(())
+    Ok(existed)
 }
 
 /// The logins saved through Tidewatch (registry and user; never the secret).

@@ -386,14 +386,7 @@ impl Checker {
 pub fn registry_pool(config: &Config) -> RegistryPool {
     let mut pool = RegistryPool::new(RegistrySettings::default()).with_provider(Arc::new(ChainProvider::standard()));
     for registry in &config.registries {
-        pool = pool.with_registry(
-            &registry.host,
-            RegistrySettings {
-                insecure: registry.insecure,
-                ca_cert: registry.ca_cert.clone(),
-                ..RegistrySettings::default()
-            },
-        );
+        pool = pool.with_registry(&registry.host, registry.settings());
     }
     pool
 }
