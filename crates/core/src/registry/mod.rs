@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
@@ -479,11 +479,6 @@ pub(crate) fn basic_header(credential: &Credential) -> HeaderValue {
     let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
     // Base64 is always a valid header value.
     sensitive(HeaderValue::from_str(&format!("Basic {encoded}")).unwrap_or(HeaderValue::from_static("Basic")))
-}
-
-/// Time source for token expiry, kept in one place.
-pub(crate) fn now() -> (Instant, SystemTime) {
-    (Instant::now(), SystemTime::now())
 }
 
 #[cfg(test)]
