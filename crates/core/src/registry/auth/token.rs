@@ -8,9 +8,9 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
-use super::Challenge;
+use super::{basic_header, Challenge};
 use crate::credentials::{Credential, SecretKind};
-use crate::registry::{basic_header, is_loopback_host, lock, RegistryClient, RegistryError, RequestKind};
+use crate::registry::{is_loopback_host, lock, RegistryClient, RegistryError, RequestKind};
 
 /// How long a token lives when the token server does not say (Docker's token spec: 60 s).
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
