@@ -204,11 +204,6 @@ impl RegistryClient {
         }
     }
 
-    /// The registry's name as references use it.
-    pub fn registry(&self) -> &str {
-        &self.registry
-    }
-
     /// The base URL requests go to.
     pub fn endpoint(&self) -> &Url {
         &self.endpoint
