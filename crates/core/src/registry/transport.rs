@@ -1,0 +1,351 @@
+//! Sending one logical request to a registry: counted, bounded in flight, redirects followed by
+//! hand, 429/503 retried with backoff, Docker Hub's rate-limit headers recorded.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, Response, StatusCode};
+use serde::Serialize;
+use url::Url;
+
+use super::{lock, RegistryClient, RegistryError};
+
+/// Redirects followed per request (registries redirect blobs to CDNs, rarely manifests).
+const MAX_REDIRECTS: usize = 5;
+
+/// What a request was for, to count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    Ping,
+    Token,
+    Head,
+    Get,
+    Tags,
+}
+
+/// Requests made to a registry (and its token server), by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RequestCounts {
+    pub ping: u64,
+    pub token: u64,
+    pub head: u64,
+    pub get: u64,
+    pub tags: u64,
+}
+
+impl RequestCounts {
+    pub fn total(&self) -> u64 {
+        self.ping + self.token + self.head + self.get + self.tags
+    }
+}
+
+impl std::ops::Add for RequestCounts {
+    type Output = RequestCounts;
+
+    fn add(self, other: RequestCounts) -> RequestCounts {
+        RequestCounts {
+            ping: self.ping + other.ping,
+            token: self.token + other.token,
+            head: self.head + other.head,
+            get: self.get + other.get,
+            tags: self.tags + other.tags,
+        }
+    }
+}
+
+/// The live counts behind `RequestCounts`, atomic because requests run concurrently.
+#[derive(Default)]
+pub(super) struct Counters {
+    ping: AtomicU64,
+    token: AtomicU64,
+    head: AtomicU64,
+    get: AtomicU64,
+    tags: AtomicU64,
+}
+
+impl Counters {
+    fn add(&self, kind: RequestKind) {
+        let counter = match kind {
+            RequestKind::Ping => &self.ping,
+            RequestKind::Token => &self.token,
+            RequestKind::Head => &self.head,
+            RequestKind::Get => &self.get,
+            RequestKind::Tags => &self.tags,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> RequestCounts {
+        RequestCounts {
+            ping: self.ping.load(Ordering::Relaxed),
+            token: self.token.load(Ordering::Relaxed),
+            head: self.head.load(Ordering::Relaxed),
+            get: self.get.load(Ordering::Relaxed),
+            tags: self.tags.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Docker Hub's pull quota as its last answer reported it (`ratelimit-limit: 100;w=21600`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RateLimit {
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    /// The quota's window (`w=` seconds).
+    pub window: Option<Duration>,
+}
+
+impl RegistryClient {
+    /// Requests made so far, by kind (retries and redirects count: they are real requests).
+    pub fn request_counts(&self) -> RequestCounts {
+        self.counters.snapshot()
+    }
+
+    /// Docker Hub's quota as last reported (`None` for registries that do not report one).
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        *lock(&self.rate_limit)
+    }
+
+    /// The error for a non-success status on `repository` (`reference` for manifests).
+    pub(crate) fn status_error(&self, status: StatusCode, repository: &str, reference: Option<&str>) -> RegistryError {
+        let what = match reference {
+            Some(reference) => format!("the manifest of {repository}:{reference}"),
+            None => format!("the tag list of {repository}"),
+        };
+        match status {
+            StatusCode::NOT_FOUND => RegistryError::NotFound {
+                registry: self.registry.clone(),
+                repository: repository.to_string(),
+                reference: reference.unwrap_or("(tags)").to_string(),
+            },
+            StatusCode::FORBIDDEN => {
+                let credential = self.credential.get().cloned().flatten();
+                match credential {
+                    Some(credential) => RegistryError::Denied {
+                        registry: self.registry.clone(),
+                        repository: repository.to_string(),
+                        user: credential.display_user().to_string(),
+                        origin: credential.origin,
+                    },
+                    None => RegistryError::AuthRequired {
+                        registry: self.registry.clone(),
+                        repository: repository.to_string(),
+                    },
+                }
+            }
+            StatusCode::TOO_MANY_REQUESTS => RegistryError::RateLimited {
+                registry: self.registry.clone(),
+                retry_after: None,
+            },
+            s if s.is_server_error() => RegistryError::Unavailable {
+                registry: self.registry.clone(),
+                status: s.as_u16(),
+            },
+            s => RegistryError::UnexpectedStatus {
+                registry: self.registry.clone(),
+                status: s.as_u16(),
+                what,
+            },
+        }
+    }
+
+    pub(crate) fn transport_error(&self, error: reqwest::Error) -> RegistryError {
+        if error.is_timeout() {
+            return RegistryError::Timeout {
+                registry: self.registry.clone(),
+                timeout: self.settings.timeout,
+            };
+        }
+        // The chain of causes says what failed (DNS, refused, TLS); reqwest's own text would add
+        // the URL, and a token server's query string is nobody's business.
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            causes.push(cause.to_string());
+            source = cause.source();
+        }
+        let reason = if causes.is_empty() {
+            error.without_url().to_string()
+        } else {
+            causes.join(": ")
+        };
+        RegistryError::Unreachable {
+            registry: self.registry.clone(),
+            reason,
+        }
+    }
+
+    /// One logical request: counted, with a timeout, redirects followed by hand (Authorization
+    /// dropped when leaving the host), 429/503 retried per `Retry-After` with bounded backoff.
+    pub(crate) async fn send(
+        &self,
+        kind: RequestKind,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<(&'static str, String)>,
+    ) -> Result<Response, RegistryError> {
+        let mut attempt: u32 = 0;
+        loop {
+            let response = self
+                .send_following_redirects(kind, method.clone(), url.clone(), headers.clone(), body.clone())
+                .await?;
+            let status = response.status();
+            if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
+                return Ok(response);
+            }
+            let retry_after = retry_after(response.headers(), SystemTime::now());
+            let wait = retry_after.unwrap_or_else(|| {
+                self.settings
+                    .retry_base
+                    .saturating_mul(2u32.saturating_pow(attempt))
+                    .min(self.settings.max_retry_wait)
+            });
+            // Docker Hub's pull quota: with nothing remaining, waiting seconds will not help.
+            let quota_exhausted = status == StatusCode::TOO_MANY_REQUESTS
+                && retry_after.is_none()
+                && self.rate_limit().is_some_and(|r| r.remaining == Some(0));
+            if attempt >= self.settings.max_retries || wait > self.settings.max_retry_wait || quota_exhausted {
+                return Err(if status == StatusCode::TOO_MANY_REQUESTS {
+                    RegistryError::RateLimited {
+                        registry: self.registry.clone(),
+                        retry_after,
+                    }
+                } else {
+                    RegistryError::Unavailable {
+                        registry: self.registry.clone(),
+                        status: status.as_u16(),
+                    }
+                });
+            }
+            tracing::info!(registry = %self.registry, %status, wait_ms = wait.as_millis() as u64, "registry asked to slow down; retrying");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn send_following_redirects(
+        &self,
+        kind: RequestKind,
+        mut method: Method,
+        mut url: Url,
+        mut headers: HeaderMap,
+        mut body: Option<(&'static str, String)>,
+    ) -> Result<Response, RegistryError> {
+        let origin = url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let mut request = self.http.request(method.clone(), url.clone()).headers(headers.clone());
+            if let Some((content_type, text)) = &body {
+                request = request.header(CONTENT_TYPE, *content_type).body(text.clone());
+            }
+            self.counters.add(kind);
+            let response = {
+                // Never closed, so acquiring only fails if it were; then go unbounded.
+                let _permit = self.in_flight.acquire().await.ok();
+                request.send().await.map_err(|e| self.transport_error(e))?
+            };
+            self.record_rate_limit(response.headers());
+            if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
+                return Ok(response);
+            }
+            let Some(location) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()) else {
+                return Ok(response);
+            };
+            let next = url.join(location).map_err(|e| RegistryError::InvalidResponse {
+                registry: self.registry.clone(),
+                what: "a redirect".into(),
+                reason: format!("its Location is not a URL: {e}"),
+            })?;
+            if next.scheme() != origin.scheme()
+                || next.host_str() != origin.host_str()
+                || next.port_or_known_default() != origin.port_or_known_default()
+            {
+                // Credentials are for this registry only (a CDN must not see them).
+                headers.remove(AUTHORIZATION);
+            }
+            if matches!(
+                response.status(),
+                StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER
+            ) && method == Method::POST
+            {
+                method = Method::GET;
+                body = None;
+            }
+            url = next;
+        }
+        Err(RegistryError::TooManyRedirects {
+            registry: self.registry.clone(),
+        })
+    }
+
+    fn record_rate_limit(&self, headers: &HeaderMap) {
+        let parse = |name: &str| -> Option<(u64, Option<Duration>)> {
+            let value = headers.get(name)?.to_str().ok()?;
+            let mut parts = value.split(';');
+            let number = parts.next()?.trim().parse().ok()?;
+            let window = parts
+                .filter_map(|p| p.trim().strip_prefix("w="))
+                .find_map(|w| w.trim().parse().ok())
+                .map(Duration::from_secs);
+            Some((number, window))
+        };
+        let limit = parse("ratelimit-limit");
+        let remaining = parse("ratelimit-remaining");
+        if limit.is_none() && remaining.is_none() {
+            return;
+        }
+        *lock(&self.rate_limit) = Some(RateLimit {
+            limit: limit.map(|l| l.0),
+            remaining: remaining.map(|r| r.0),
+            window: limit.and_then(|l| l.1).or(remaining.and_then(|r| r.1)),
+        });
+    }
+}
+
+/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+    use crate::registry::RegistrySettings;
+
+    #[test]
+    fn retry_after_seconds_and_http_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers, SystemTime::now()), Some(Duration::from_secs(7)));
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        headers.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:30 GMT"));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(30)));
+        headers.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers, now), None);
+    }
+
+    #[test]
+    fn docker_hub_rate_limit_headers_are_read() {
+        let client = RegistryClient::new("docker.io", RegistrySettings::default()).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("ratelimit-limit", HeaderValue::from_static("100;w=21600"));
+        headers.insert("ratelimit-remaining", HeaderValue::from_static("76;w=21600"));
+        client.record_rate_limit(&headers);
+        assert_eq!(
+            client.rate_limit(),
+            Some(RateLimit {
+                limit: Some(100),
+                remaining: Some(76),
+                window: Some(Duration::from_secs(21600)),
+            })
+        );
+    }
+}
