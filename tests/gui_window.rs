@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tidewatch_core::engine::Engine;
+use tidewatch_core::engine::{Engine, EngineSpec};
 use tidewatch_lab::{containers, Lab};
 
 /// tauri-driver, the WebKitWebDriver it spawns and the app that one launches, all in one process
@@ -355,7 +355,7 @@ fn app_home(lab: &Lab) -> tempfile::TempDir {
 async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
     tidewatch_core::init_crypto();
     let lab = Lab::require();
-    let engine = Engine::connect("lab", lab.docker_host())
+    let engine = Engine::connect_with(&EngineSpec::new("lab", lab.docker_host()))
         .await
         .expect("connect to the lab engine");
     let open = lab.open_registry();

@@ -146,11 +146,18 @@ fn explain_shows_the_resolution_and_refuses_bad_references() {
     )
     .unwrap();
     assert_eq!(explained["upstream"], "docker.io/library/nginx:1.25");
-    assert!(explained["steps"].as_array().is_some_and(|s| !s.is_empty()));
+    assert!(explained["normalization"].as_array().is_some_and(|s| !s.is_empty()));
+    assert!(explained["resolution"].as_array().is_some_and(|s| !s.is_empty()));
     assert!(explained["endpoints"].as_array().is_some_and(|e| !e.is_empty()));
     let (code, message) =
         error_shape(invoke(&app, "explain", json!({"reference": "Not A Reference"})).unwrap_err_json());
     assert_eq!(code, "invalid_reference", "{message}");
+
+    // The preview explains the configuration's rules: a broken file is said, never replaced by defaults.
+    std::fs::write(app.home.path().join("config.toml"), "[[mirrors]]\nmirror = 3\n").unwrap();
+    let (code, message) = error_shape(invoke(&app, "explain", json!({"reference": "nginx"})).unwrap_err_json());
+    assert!(code.starts_with("config_"), "{code}: {message}");
+    assert!(message.contains("config.toml"), "{message}");
 }
 
 #[test]
@@ -174,6 +181,31 @@ fn test_engine_reports_the_api_version_or_why_it_failed() {
     );
     assert!(code.starts_with("engine_"), "{code}: {message}");
     assert!(message.contains("gone"), "{message}");
+
+    // A TLS engine is tried with the files the form sends, as a check would use them.
+    let tls = app.home.path().join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    std::fs::write(tls.join("ca.pem"), "pem").unwrap();
+    std::fs::write(tls.join("cert.pem"), "pem").unwrap();
+    let key = tls.join("key.pem");
+    let (_, message) = error_shape(
+        invoke(
+            &app,
+            "test_engine",
+            json!({"engine": {
+                "name": "remote",
+                "host": "https://127.0.0.1:1",
+                "tls_ca": tls.join("ca.pem"),
+                "tls_cert": tls.join("cert.pem"),
+                "tls_key": key,
+            }}),
+        )
+        .unwrap_err_json(),
+    );
+    assert!(
+        message.contains(&key.display().to_string()) && message.contains("tls_key"),
+        "{message}"
+    );
 }
 
 #[test]

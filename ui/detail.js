@@ -1,7 +1,7 @@
 // The side panel with everything known about one container's verdict.
 import { el, $ } from "./dom.js";
 import { badge } from "./list.js";
-import { KIND_LABEL, shortDigest, tagOf, containerTitle, registryFor } from "./format.js";
+import { KIND_LABEL, shortDigest, containerTitle } from "./format.js";
 
 /** A digest shown short and monospaced, the full value in the tooltip and selectable on copy. */
 function digest(value) {
@@ -87,15 +87,15 @@ export class DetailPanel {
     if (c.update) {
       const label = KIND_LABEL[c.update.kind] ?? c.update.kind;
       const target = c.update.kind === "digest"
-        ? el("p", {}, "The tag ", el("code", {}, tagOf(c.image)), " now points at a newer image.")
-        : el("p", {}, el("code", {}, tagOf(c.image)), " → ", el("code", { className: "new-tag" }, c.update.tag ?? ""));
+        ? el("p", {}, "The tag ", el("code", {}, c.current_version ?? ""), " now points at a newer image.")
+        : el("p", {}, el("code", {}, c.current_version ?? ""), " → ", el("code", { className: "new-tag" }, c.update.tag ?? ""));
       parts.push(el("div", { className: "update-box" }, el("span", { className: `kind k-${c.update.kind}` }, `${label} update`), target));
     }
 
     if (c.error) {
       const box = el("div", { className: "alert error" }, el("strong", {}, "Check failed: "), c.error.message);
       if (c.error.code === "auth_refused") {
-        const registry = registryFor(c);
+        const registry = c.registry ?? "";
         box.append(
           el("p", {}, "Add credentials for this registry in Settings → Registries, then check again."),
           el("button", { type: "button", className: "button", dataset: { action: "credentials", registry } }, "Add credentials…"),

@@ -32,7 +32,8 @@ export class ExplainPreview {
     }
   }
 
-  render({ upstream, endpoints, steps }) {
+  render({ upstream, endpoints, normalization, resolution }) {
+    const steps = [...(normalization ?? []), ...(resolution ?? [])];
     this.out.replaceChildren(
       el("p", {}, "Upstream: ", el("code", {}, upstream)),
       el(
@@ -41,7 +42,7 @@ export class ExplainPreview {
         el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Order"), el("th", { scope: "col" }, "Registry"), el("th", { scope: "col" }, "Repository"), el("th", { scope: "col" }, "Role"))),
         el("tbody", {}, (endpoints ?? []).map((e, i) => el("tr", {}, el("td", {}, String(i + 1)), el("td", { className: "mono" }, e.registry), el("td", { className: "mono" }, e.repository), el("td", {}, e.role)))),
       ),
-      el("ol", { className: "steps" }, (steps ?? []).map((s) => el("li", {}, s))),
+      el("ol", { className: "steps" }, steps.map((s) => el("li", {}, s))),
     );
   }
 }

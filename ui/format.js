@@ -1,4 +1,5 @@
-// Words and short forms for what the backend reports: statuses, kinds, times, digests, tags.
+// Words and short forms for what the backend reports: statuses, kinds, times, digests.
+// References are never parsed here: the backend sends what to show (`current_version`, `registry`).
 
 export const STATUS_LABEL = {
   update_available: "Update",
@@ -17,7 +18,7 @@ export const STATUS_ICON = {
   local_only: "◦",
 };
 
-// Updates first, then the ones needing attention, then the rest (issue 6).
+// Updates first, then the ones needing attention, then the rest.
 export const STATUS_ORDER = ["update_available", "unknown", "up_to_date", "pinned", "local_only"];
 
 export const KINDS = ["major", "minor", "patch", "build", "prerelease", "digest"];
@@ -60,35 +61,6 @@ export function shortDigest(digest) {
   const [algo, hex] = digest.includes(":") ? digest.split(":", 2) : ["", digest];
   const short = hex.slice(0, 12);
   return algo ? `${algo}:${short}` : short;
-}
-
-/**
- * The tag part of a reference as the container names it: "reg:5000/a/b:1.2" → "1.2",
- * "a/b@sha256:…" → the short digest, "nginx" → "latest" (what the engine assumes).
- */
-export function tagOf(reference) {
-  if (!reference) return "";
-  const at = reference.indexOf("@");
-  if (at >= 0) return shortDigest(reference.slice(at + 1));
-  const slash = reference.lastIndexOf("/");
-  const colon = reference.lastIndexOf(":");
-  return colon > slash ? reference.slice(colon + 1) : "latest";
-}
-
-/** The registry host of a normalized reference ("docker.io/library/nginx:1" → "docker.io"). */
-export function registryOf(reference) {
-  if (!reference) return "";
-  const first = reference.split("/")[0];
-  return reference.includes("/") && /[.:]|^localhost$/.test(first) ? first : "docker.io";
-}
-
-/**
- * The registry a container's check talked to: the endpoint used (`via`, which may be a mirror)
- * when known, else the upstream's registry. Used to prefill the credentials form.
- */
-export function registryFor(c) {
-  if (c.via) return c.via.replace(/^[a-z]+:\/\//i, "").split("/")[0];
-  return registryOf(c.upstream ?? c.image);
 }
 
 export function plural(n, one, many = `${one}s`) {

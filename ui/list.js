@@ -2,7 +2,7 @@
 // One delegated listener per event type serves every row, so 1,000 containers stay cheap.
 import { el } from "./dom.js";
 import {
-  STATUS_LABEL, STATUS_ICON, STATUS_ORDER, KINDS, KIND_LABEL, tagOf, containerTitle, plural,
+  STATUS_LABEL, STATUS_ICON, STATUS_ORDER, KINDS, KIND_LABEL, containerTitle, plural,
 } from "./format.js";
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
@@ -28,7 +28,7 @@ function compare(a, b) {
 }
 
 function versionCell(c) {
-  const current = tagOf(c.image);
+  const current = c.current_version ?? "—";
   if (!c.update) return el("td", { className: "version" }, el("span", { className: "mono" }, current));
   if (c.update.kind === "digest") {
     return el(

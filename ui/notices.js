@@ -1,6 +1,6 @@
 // Banners above the list and the empty states inside it: each says what happened and what to do.
 import { el } from "./dom.js";
-import { plural, registryFor } from "./format.js";
+import { plural } from "./format.js";
 
 /**
  * @param {object} state AppState
@@ -41,7 +41,7 @@ export function banners(state, actions) {
 
   const refused = report.containers.filter((c) => c.error?.code === "auth_refused");
   if (refused.length) {
-    const registries = [...new Set(refused.map((c) => registryFor(c)))];
+    const registries = [...new Set(refused.map((c) => c.registry).filter(Boolean))];
     out.push(banner(
       "error",
       `${registries.length === 1 ? `Registry ${registries[0]}` : `${registries.length} registries`} refused the credentials.`,

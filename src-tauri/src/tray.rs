@@ -26,20 +26,6 @@ fn icon(status: TrayStatus) -> Image<'static> {
     }
 }
 
-pub fn tooltip(state: &MonitorState) -> String {
-    match state.tray {
-        TrayStatus::Checking => match state.progress {
-            Some(p) if p.total > 0 => format!("Tidewatch — checking {} of {}", p.checked, p.total),
-            _ => "Tidewatch — checking…".to_string(),
-        },
-        TrayStatus::Updates if state.updates == 1 => "Tidewatch — 1 update available".to_string(),
-        TrayStatus::Updates => format!("Tidewatch — {} updates available", state.updates),
-        TrayStatus::Errors => "Tidewatch — some checks failed".to_string(),
-        TrayStatus::Paused => "Tidewatch — checks paused".to_string(),
-        TrayStatus::UpToDate => "Tidewatch — everything is up to date".to_string(),
-    }
-}
-
 pub fn create<R: Runtime>(app: &AppHandle<R>, monitor: &Monitor) -> tauri::Result<()> {
     let updates = MenuItem::with_id(app, "updates", "No updates available", false, None::<&str>)?;
     let check = MenuItem::with_id(app, "check", "Check now", true, None::<&str>)?;
@@ -88,28 +74,19 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, monitor: &Monitor) -> tauri::Resul
     Ok(())
 }
 
-/// Makes the tray follow the monitor's state.
+/// Makes the tray follow the monitor's state (its words come from the core's view).
 pub fn show_state<R: Runtime>(app: &AppHandle<R>, state: &MonitorState) {
     if let Some(tray) = app.tray_by_id(TRAY_ID) {
         let _ = tray.set_icon(Some(icon(state.tray)));
-        let _ = tray.set_tooltip(Some(tooltip(state)));
+        let _ = tray.set_tooltip(Some(state.tooltip()));
     }
     if let Some(menu) = app.try_state::<TrayMenu<R>>() {
-        let text = match state.updates {
-            0 => "No updates available".to_string(),
-            1 => "1 update available".to_string(),
-            n => format!("{n} updates available"),
-        };
-        let _ = menu.updates.set_text(text);
+        let _ = menu.updates.set_text(state.updates_label());
         let _ = menu.updates.set_enabled(state.updates > 0);
-        if let Some(at) = &state.last_check_at {
-            let _ = menu
-                .last_check
-                .set_text(format!("Last check: {}", at.replace('T', " ").trim_end_matches('Z')));
+        if let Some(label) = state.last_check_label() {
+            let _ = menu.last_check.set_text(label);
         }
-        let _ = menu
-            .pause
-            .set_checked(state.tray == TrayStatus::Paused || state.phase == tidewatch_core::monitor::Phase::Paused);
+        let _ = menu.pause.set_checked(state.is_paused());
     }
 }
 

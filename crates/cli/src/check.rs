@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tidewatch_core::checker::{CheckReport, CheckRequest, Checker, EngineInventory, ImageTarget, Progress};
+use tidewatch_core::checker::{inventory, CheckReport, CheckRequest, Checker, ImageTarget, Progress};
+use tidewatch_core::engine::engines_to_watch;
 use tidewatch_core::platform::Platform;
 use tidewatch_core::store::Store;
 
-use crate::{engine_targets, fatal, load_config, output, Target};
+use crate::{load_config, output, CliError};
 
 /// A check shows a progress bar only once it has run this long (and only on a terminal).
 const PROGRESS_AFTER: Duration = Duration::from_millis(700);
@@ -28,7 +29,7 @@ pub struct CheckArgs {
     /// File with one image reference per line (# comments allowed; - for standard input)
     #[arg(long, value_name = "FILE")]
     images_from: Option<PathBuf>,
-    /// Print one JSON document (SPEC §6) instead of a table
+    /// Print one JSON document (docs/cli.md) instead of a table
     #[arg(long)]
     json: bool,
     /// Exit with status 1 when any update is available
@@ -39,39 +40,23 @@ pub struct CheckArgs {
     platform: Option<Platform>,
 }
 
-pub async fn run(config_file: Option<&Path>, args: CheckArgs) -> ExitCode {
-    let config = match load_config(config_file) {
-        Ok(config) => config,
-        Err(message) => return fatal(message),
-    };
+pub async fn run(config_file: Option<&Path>, args: CheckArgs) -> Result<ExitCode, CliError> {
+    let config = load_config(config_file)?;
     let mut images = args.images.clone();
     if let Some(file) = &args.images_from {
-        match read_images(file) {
-            Ok(more) => images.extend(more),
-            Err(message) => return fatal(message),
-        }
+        images.extend(read_images(file).map_err(CliError::fatal)?);
     }
-    let checker = match Checker::from_config(&config) {
-        Ok(checker) => checker,
-        Err(error) => return fatal(error),
-    };
+    let checker = Checker::from_config(&config)?;
 
-    // With only images given, no engine is needed (SPEC §6).
-    let targets = if images.is_empty() || !args.engines.is_empty() {
-        engine_targets(&config, &args.engines)
+    // With only images given, no engine is needed (docs/cli.md).
+    let engines = if images.is_empty() || !args.engines.is_empty() {
+        inventory(&engines_to_watch(&config, &args.engines)).await
     } else {
         Vec::new()
     };
-    let inventories = futures_util::future::join_all(targets.iter().map(|target| async move {
-        match target {
-            Target::Spec(spec) => EngineInventory::connect(spec).await,
-            Target::Local => EngineInventory::local().await,
-        }
-    }))
-    .await;
     let platform = args.platform.clone().unwrap_or_else(Platform::host);
     let request = CheckRequest {
-        engines: inventories,
+        engines,
         images: images
             .into_iter()
             .map(|reference| ImageTarget {
@@ -85,14 +70,13 @@ pub async fn run(config_file: Option<&Path>, args: CheckArgs) -> ExitCode {
     record(&report);
 
     if args.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
-            Err(error) => return fatal(format!("cannot write the report as JSON: {error}")),
-        }
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|error| CliError::fatal(format!("cannot write the report as JSON: {error}")))?;
+        println!("{json}");
     } else {
         output::print_report(&report, output::Style::detect());
     }
-    for engine in report.engines.iter().filter(|e| e.error.is_some()) {
+    for engine in &report.engines {
         if let Some(error) = &engine.error {
             eprintln!(
                 "tidewatch: engine {} ({}): {}",
@@ -102,13 +86,12 @@ pub async fn run(config_file: Option<&Path>, args: CheckArgs) -> ExitCode {
     }
 
     if report.no_engine_reachable() {
-        eprintln!("tidewatch: no engine answered; see the messages above");
-        return ExitCode::from(crate::EXIT_FATAL);
+        return Err(CliError::fatal("no engine answered; see the messages above"));
     }
     if args.exit_code && report.has_updates() {
-        return ExitCode::from(1);
+        return Ok(ExitCode::from(1));
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs the check, drawing a progress bar on stderr when it is a terminal and the check is slow.

@@ -1,7 +1,7 @@
 //! `tidewatch`: the headless command line over Tidewatch's core (no GUI library is linked).
 //!
-//! Every subcommand is a thin adapter over a core function (SPEC §6); the only logic here is
-//! reading arguments and printing.
+//! Every subcommand is a thin adapter over a core function (docs/cli.md): it reads its
+//! arguments, calls the core, prints, and maps the error to an exit status.
 
 mod check;
 mod output;
@@ -13,10 +13,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tidewatch_core::config::{config_path, Config};
 use tidewatch_core::credentials::Secret;
-use tidewatch_core::engine::{Engine, EngineSpec};
+use tidewatch_core::engine::engines_to_watch;
+use tidewatch_core::error::Coded;
+use tidewatch_core::explain::explain;
 use tidewatch_core::login::{self, LoginError};
-use tidewatch_core::platform::Platform;
-use tidewatch_core::reference::Reference;
 use tidewatch_core::registry::RegistryError;
 use tidewatch_core::store::database_path;
 
@@ -62,8 +62,35 @@ enum Command {
     Explain { image: String },
 }
 
-/// Exit status for a fatal error (SPEC §6).
+/// Exit status for a fatal error (docs/cli.md#exit-status).
 pub const EXIT_FATAL: u8 = 2;
+
+/// Why a command failed: the message for stderr and the exit status.
+#[derive(Debug)]
+pub struct CliError {
+    message: String,
+    status: u8,
+}
+
+impl CliError {
+    /// A fatal error (exit status 2).
+    pub fn fatal(message: impl std::fmt::Display) -> CliError {
+        CliError::with_status(EXIT_FATAL, message)
+    }
+
+    pub fn with_status(status: u8, message: impl std::fmt::Display) -> CliError {
+        CliError {
+            message: message.to_string(),
+            status,
+        }
+    }
+}
+
+impl<E: Coded> From<E> for CliError {
+    fn from(error: E) -> CliError {
+        CliError::fatal(error)
+    }
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -77,7 +104,7 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let config_file = cli.config.as_deref();
-    match cli.command {
+    let result = match cli.command {
         Command::Check(args) => check::run(config_file, args).await,
         Command::Login {
             registry,
@@ -85,118 +112,62 @@ async fn main() -> ExitCode {
             password_stdin,
         } => login(config_file, &registry, &username, password_stdin).await,
         Command::Logout { registry } => logout(&registry),
-        Command::Engines { engines } => list_engines(config_file, engines).await,
-        Command::Explain { image } => explain(config_file, &image),
-    }
-}
-
-/// Loads the configuration, or says why it cannot (a fatal error for every command).
-pub fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
-    let path = config_path(explicit).map_err(|e| e.to_string())?;
-    Config::load(&path).map_err(|e| e.to_string())
-}
-
-fn fatal(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("tidewatch: {message}");
-    ExitCode::from(EXIT_FATAL)
-}
-
-/// An engine to check or list.
-pub enum Target {
-    /// Given with `--engine` or configured in `[[engines]]`.
-    Spec(EngineSpec),
-    /// The local engine, found by discovery (`DOCKER_HOST`, the usual sockets, Podman).
-    Local,
-}
-
-/// The engines to use: `--engine` URLs (named and with TLS files as a configured engine with
-/// that host, else named after the URL), else the configured engines, else the local one.
-pub fn engine_targets(config: &Config, urls: &[String]) -> Vec<Target> {
-    if !urls.is_empty() {
-        return urls
-            .iter()
-            .map(|url| {
-                let spec = config
-                    .engines
-                    .iter()
-                    .find(|e| &e.host == url)
-                    .map_or_else(|| EngineSpec::new(url.clone(), url.clone()), EngineSpec::from);
-                Target::Spec(spec)
-            })
-            .collect();
-    }
-    if !config.engines.is_empty() {
-        return config
-            .engines
-            .iter()
-            .map(|e| Target::Spec(EngineSpec::from(e)))
-            .collect();
-    }
-    vec![Target::Local]
-}
-
-async fn list_engines(config_file: Option<&Path>, urls: Vec<String>) -> ExitCode {
-    let config = match load_config(config_file) {
-        Ok(config) => config,
-        Err(message) => return fatal(message),
+        Command::Engines { engines } => list_engines(config_file, &engines).await,
+        Command::Explain { image } => explain_image(config_file, &image),
     };
+    result.unwrap_or_else(|error| {
+        eprintln!("tidewatch: {}", error.message);
+        ExitCode::from(error.status)
+    })
+}
+
+/// Loads the configuration strictly: an unreadable file is fatal for every command.
+pub fn load_config(explicit: Option<&Path>) -> Result<Config, CliError> {
+    Ok(Config::load(&config_path(explicit)?)?)
+}
+
+async fn list_engines(config_file: Option<&Path>, urls: &[String]) -> Result<ExitCode, CliError> {
+    let config = load_config(config_file)?;
     let mut reachable = 0;
-    for target in engine_targets(&config, &urls) {
-        let (name, host, connected) = match target {
-            Target::Spec(spec) => (
-                spec.name.clone(),
-                spec.display_host(),
-                Engine::connect_with(&spec).await,
-            ),
-            Target::Local => (
-                "local".to_string(),
-                "local discovery".to_string(),
-                Engine::connect_local().await,
-            ),
-        };
-        match connected {
-            Ok(engine) => {
+    for target in engines_to_watch(&config, urls) {
+        match target.test().await {
+            Ok(info) => {
                 reachable += 1;
-                println!(
-                    "{name}\t{}\tok (API {})",
-                    engine.spec().display_host(),
-                    engine.api_version()
-                );
+                println!("{}\t{}\tok (API {})", info.name, info.endpoint, info.api_version);
             }
-            Err(error) => println!("{name}\t{host}\tunreachable: {error}"),
+            Err(error) => println!("{}\t{}\tunreachable: {error}", target.name(), target.display_host()),
         }
     }
-    if reachable == 0 {
+    Ok(if reachable == 0 {
         ExitCode::from(EXIT_FATAL)
     } else {
         ExitCode::SUCCESS
-    }
+    })
 }
 
-async fn login(config_file: Option<&Path>, registry: &str, username: &str, password_stdin: bool) -> ExitCode {
+async fn login(
+    config_file: Option<&Path>,
+    registry: &str,
+    username: &str,
+    password_stdin: bool,
+) -> Result<ExitCode, CliError> {
     if !password_stdin {
-        return fatal(format!(
+        return Err(CliError::fatal(format!(
             "give the password on standard input: `echo \"$PASSWORD\" | tidewatch login {registry} --username \
              {username} --password-stdin` (a password argument would end up in the shell history)"
-        ));
+        )));
     }
-    let config = match load_config(config_file) {
-        Ok(config) => config,
-        Err(message) => return fatal(message),
-    };
+    let config = load_config(config_file)?;
     let mut password = String::new();
-    if let Err(error) = std::io::stdin().read_to_string(&mut password) {
-        return fatal(format!("cannot read the password from standard input: {error}"));
-    }
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .map_err(|error| CliError::fatal(format!("cannot read the password from standard input: {error}")))?;
     // `echo` adds a newline; passwords never end with one.
     let password = Secret::new(password.trim_end_matches(['\n', '\r']));
     if password.expose().is_empty() {
-        return fatal("the password on standard input is empty");
+        return Err(CliError::fatal("the password on standard input is empty"));
     }
-    let database = match database_path() {
-        Ok(path) => path,
-        Err(error) => return fatal(error),
-    };
+    let database = database_path()?;
     // Verified against the registry before anything is stored; the store keeps the user name so
     // the app's settings list this login too.
     match login::save_login(
@@ -210,58 +181,36 @@ async fn login(config_file: Option<&Path>, registry: &str, username: &str, passw
     {
         Ok(()) => {
             println!("Login succeeded: {username} at {registry}, stored in the OS keyring");
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }
         Err(error @ LoginError::Registry(RegistryError::AuthRefused { .. })) => {
-            eprintln!("tidewatch: {error}; nothing was stored");
-            ExitCode::from(1)
+            Err(CliError::with_status(1, format!("{error}; nothing was stored")))
         }
-        Err(LoginError::Registry(error)) => fatal(format!("{error}; nothing was stored")),
-        Err(error) => fatal(error),
+        Err(error @ LoginError::Registry(_)) => Err(CliError::fatal(format!("{error}; nothing was stored"))),
+        Err(error) => Err(error.into()),
     }
 }
 
-fn logout(registry: &str) -> ExitCode {
-    let database = match database_path() {
-        Ok(path) => path,
-        Err(error) => return fatal(error),
-    };
-    match login::remove_login(registry, &database) {
-        Ok(true) => {
-            println!("Removed the credentials for {registry} from the OS keyring");
-            ExitCode::SUCCESS
-        }
-        Ok(false) => {
-            println!("No credentials for {registry} were stored by tidewatch");
-            ExitCode::SUCCESS
-        }
-        Err(error) => fatal(error),
+fn logout(registry: &str) -> Result<ExitCode, CliError> {
+    if login::remove_login(registry, &database_path()?)? {
+        println!("Removed the credentials for {registry} from the OS keyring");
+    } else {
+        println!("No credentials for {registry} were stored by tidewatch");
     }
+    Ok(ExitCode::SUCCESS)
 }
 
-fn explain(config_file: Option<&Path>, image: &str) -> ExitCode {
-    let config = match load_config(config_file) {
-        Ok(config) => config,
-        Err(message) => return fatal(message),
-    };
-    let (reference, steps) = match Reference::parse_explained(image) {
-        Ok(parsed) => parsed,
-        Err(error) => return fatal(error),
-    };
-    let resolver = match config.mirror_resolver(&[]) {
-        Ok(resolver) => resolver,
-        Err(error) => return fatal(format!("{error}; fix the [[mirrors]] entry in the configuration")),
-    };
-    let resolution = resolver.resolve(&reference);
-    println!("{image}");
+fn explain_image(config_file: Option<&Path>, image: &str) -> Result<ExitCode, CliError> {
+    let explained = explain(&config_path(config_file)?, image)?;
+    println!("{}", explained.image);
     println!("normalization:");
-    for step in steps {
+    for step in &explained.normalization {
         println!("  - {step}");
     }
     println!("mirror resolution:");
-    for step in &resolution.steps {
+    for step in &explained.resolution {
         println!("  - {step}");
     }
-    println!("platform for --image checks: {}", Platform::host());
-    ExitCode::SUCCESS
+    println!("platform for --image checks: {}", explained.platform);
+    Ok(ExitCode::SUCCESS)
 }

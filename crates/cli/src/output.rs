@@ -3,7 +3,7 @@
 use std::io::IsTerminal as _;
 
 use tidewatch_core::checker::CheckReport;
-use tidewatch_core::store::{ContainerResult, Status};
+use tidewatch_core::checker::{short_digest as short, ContainerResult, Status};
 
 /// Whether to color the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,11 +54,6 @@ fn details(result: &ContainerResult) -> String {
         return error.message.clone();
     }
     String::new()
-}
-
-fn short(digest: &str) -> &str {
-    let start = digest.find(':').map_or(0, |i| i + 1);
-    &digest[..(start + 12).min(digest.len())]
 }
 
 /// Prints the table, then each explanation for verdicts that need one, then the summary line.

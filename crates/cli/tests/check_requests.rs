@@ -1,4 +1,4 @@
-//! Work is shared (SPEC §1): fifty containers on one image cost the registry requests of one,
+//! Work is shared (docs/check.md#work-sharing-and-request-bounds): fifty containers on one image cost the registry requests of one,
 //! counted by the checker and by the lab registry's own Prometheus counters. Its own test binary,
 //! so no other test talks to the open registry while the counters are read.
 
@@ -7,14 +7,15 @@ mod common;
 use std::sync::Mutex;
 
 use common::*;
-use tidewatch_core::checker::{CheckRequest, Checker, EngineInventory, Progress};
+use tidewatch_core::checker::{CheckRequest, Checker, EngineInventory, Progress, Status};
 use tidewatch_core::config::Config;
-use tidewatch_core::store::Status;
+use tidewatch_core::engine::{EngineSpec, EngineTarget};
 use tidewatch_lab::Lab;
 
 /// The lab engine's containers whose names start with `prefix`, as one engine's inventory.
 async fn inventory(lab: &Lab, prefix: &str) -> EngineInventory {
-    let mut inventory = EngineInventory::collect("lab", lab.docker_host()).await;
+    let target = EngineTarget::Spec(EngineSpec::new("lab", lab.docker_host()));
+    let mut inventory = EngineInventory::collect(&target).await;
     let containers = inventory.containers.as_mut().expect("list the lab engine's containers");
     containers.retain(|c| c.name.starts_with(prefix));
     inventory

@@ -13,7 +13,9 @@ use serde_json::Value;
 use tidewatch_lab::{Lab, FIXTURE_LOCAL_ONLY};
 
 fn golden_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
 }
 
 /// Compares `actual` with the golden file, or records it when `TIDEWATCH_BLESS` is set.
@@ -118,7 +120,14 @@ async fn image_checks_print_the_same_json_document_as_recorded() {
     std::fs::write(&list, images.join("\n")).unwrap();
     let output = sandbox
         .tidewatch(&lab)
-        .args(["check", "--json", "--platform", "linux/amd64", "--images-from", path_str(&list)])
+        .args([
+            "check",
+            "--json",
+            "--platform",
+            "linux/amd64",
+            "--images-from",
+            path_str(&list),
+        ])
         .output()
         .expect("run tidewatch check");
     assert!(output.status.success(), "{}", text(&output.stderr));
@@ -186,7 +195,12 @@ async fn container_results_keep_the_recorded_fields_and_values() {
     // The document's top level and each engine entry keep their fields.
     let top: Vec<&str> = report.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(top, ["checked_at", "containers", "engines", "summary"]);
-    let summary: Vec<&str> = report["summary"].as_object().unwrap().keys().map(String::as_str).collect();
+    let summary: Vec<&str> = report["summary"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         summary,
         ["containers", "duration_ms", "errors", "images", "requests", "updates"]

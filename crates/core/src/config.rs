@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Coded;
 use crate::mirror::{MirrorError, MirrorResolver, MirrorRule};
 use crate::registry::RegistrySettings;
 use crate::version::{TagFilter, TagFilterError, UpdateKind};
@@ -257,9 +258,8 @@ pub enum ConfigError {
     Write { path: PathBuf, reason: String },
 }
 
-impl ConfigError {
-    /// A stable identifier for the app, the CLI's JSON and tests.
-    pub fn code(&self) -> &'static str {
+impl Coded for ConfigError {
+    fn code(&self) -> &'static str {
         match self {
             ConfigError::NoConfigDir => "config_no_dir",
             ConfigError::Read { .. } => "config_read",
@@ -267,17 +267,6 @@ impl ConfigError {
             ConfigError::Invalid { .. } => "config_invalid",
             ConfigError::Write { .. } => "config_write",
         }
-    }
-}
-
-/// `{"code", "message"}`, the shape the app and the CLI's JSON use for errors.
-impl Serialize for ConfigError {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct as _;
-        let mut state = serializer.serialize_struct("ConfigError", 2)?;
-        state.serialize_field("code", self.code())?;
-        state.serialize_field("message", &self.to_string())?;
-        state.end()
     }
 }
 
@@ -1119,7 +1108,7 @@ exclude = "beta"
     #[test]
     fn config_errors_serialize_as_code_and_message() {
         let error = parse("nope = 1\n").unwrap_err();
-        let json = serde_json::to_value(&error).unwrap();
+        let json = serde_json::to_value(crate::error::ErrorInfo::of(&error)).unwrap();
         assert_eq!(json["code"], "config_parse");
         assert!(json["message"].as_str().unwrap().contains("nope"));
     }

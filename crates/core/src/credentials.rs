@@ -11,11 +11,13 @@ use std::sync::Arc;
 use base64::Engine as _;
 use serde::Deserialize;
 
+use crate::docker_hub;
+use crate::error::Coded;
+
 /// The keyring service name Tidewatch stores its entries under (one entry per registry host).
 pub const DEFAULT_KEYRING_SERVICE: &str = "tidewatch";
 
 /// Docker Hub's key in `config.json` (`docker login` writes this legacy v1 URL).
-const DOCKER_HUB_CONFIG_KEY: &str = "https://index.docker.io/v1/";
 
 /// A secret (password or token) whose Debug and Display print `***`, so that a credential can be
 /// logged or put in an error without leaking it.
@@ -129,8 +131,8 @@ pub enum CredentialError {
     Keyring { registry: String, reason: String },
 }
 
-impl CredentialError {
-    pub fn code(&self) -> &'static str {
+impl Coded for CredentialError {
+    fn code(&self) -> &'static str {
         match self {
             CredentialError::DockerConfig { .. } => "credentials_config",
             CredentialError::Helper { .. } => "credentials_helper",
@@ -442,7 +444,7 @@ impl DockerConfigProvider {
         if let Some(mut stdin) = child.stdin.take() {
             // Helpers key Docker Hub by its legacy URL, others by host.
             let server = if is_docker_hub(registry) {
-                DOCKER_HUB_CONFIG_KEY.to_string()
+                docker_hub::CONFIG_KEY.to_string()
             } else {
                 registry.to_string()
             };
@@ -560,7 +562,7 @@ impl CredentialProvider for DockerConfigProvider {
 }
 
 fn is_docker_hub(registry: &str) -> bool {
-    registry_key(registry) == "docker.io"
+    docker_hub::is_docker_hub(&registry_key(registry))
 }
 
 /// A registry name as a comparable key: scheme and path dropped, lowercase, Docker Hub's
@@ -576,9 +578,10 @@ pub fn registry_key(name: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    match host.as_str() {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" | "docker.io" => "docker.io".to_string(),
-        _ => host,
+    if docker_hub::is_docker_hub(&host) {
+        docker_hub::NAME.to_string()
+    } else {
+        host
     }
 }
 

@@ -21,6 +21,10 @@ pub const WUD_LINK_TEMPLATE: &str = "wud.link.template";
 pub const DIUN_ENABLE: &str = "diun.enable";
 pub const DIUN_INCLUDE_TAGS: &str = "diun.include_tags";
 pub const DIUN_EXCLUDE_TAGS: &str = "diun.exclude_tags";
+/// Where the image's source lives (OCI annotations, set by most image builds): the release notes
+/// link when no `wud.link.template` is given.
+pub const OCI_SOURCE: &str = "org.opencontainers.image.source";
+pub const OCI_URL: &str = "org.opencontainers.image.url";
 
 /// What a container's labels ask of Tidewatch. `None` means no label said anything, so the
 /// configuration's default applies.
@@ -36,6 +40,8 @@ pub struct LabelPolicy {
     pub display_name: Option<String>,
     /// A link template for release notes (`wud.link.template`, with `${major}`-style placeholders).
     pub link_template: Option<String>,
+    /// The image's source or home page (`org.opencontainers.image.source`, else `.url`).
+    pub source_url: Option<String>,
     /// The labels that took effect, as `key=value`, for explanations.
     pub applied: Vec<String>,
 }
@@ -81,7 +87,32 @@ impl LabelPolicy {
         };
         policy.display_name = display_name.map(|(_, value)| value);
         policy.link_template = link_template.map(|(_, value)| value);
+        policy.source_url = labels.get(OCI_SOURCE).or_else(|| labels.get(OCI_URL)).cloned();
         Ok(policy)
+    }
+
+    /// Where to read about version `tag`: the `wud.link.template` (with `${raw}`, `${original}`,
+    /// `${major}`, `${minor}`, `${patch}`), else the OCI source or URL label. Only http(s) links
+    /// are offered: a label is anyone's text, and the app opens the link in a browser.
+    pub fn release_notes(&self, tag: &str) -> Option<String> {
+        let link = if let Some(template) = &self.link_template {
+            let numbers: Vec<&str> = tag
+                .trim_start_matches('v')
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|p| !p.is_empty())
+                .collect();
+            let part = |i: usize| numbers.get(i).copied().unwrap_or("");
+            template
+                .replace("${raw}", tag)
+                .replace("${original}", tag)
+                .replace("${major}", part(0))
+                .replace("${minor}", part(1))
+                .replace("${patch}", part(2))
+        } else {
+            let source = self.source_url.as_deref()?;
+            source.trim_end_matches('/').trim_end_matches(".git").to_string()
+        };
+        (link.starts_with("https://") || link.starts_with("http://")).then_some(link)
     }
 
     /// Whether to watch the container, `default` being the configuration's choice when no label says.
@@ -198,6 +229,29 @@ mod tests {
             Some("https://nginx.org/en/CHANGES-${major}.${minor}")
         );
         assert_eq!(p.applied.len(), 3);
+    }
+
+    #[test]
+    fn release_notes_come_from_the_wud_template_or_the_oci_source_label() {
+        let sourced = policy(&[(OCI_SOURCE, "https://github.com/o/app.git")]);
+        assert_eq!(
+            sourced.release_notes("1.2.3").as_deref(),
+            Some("https://github.com/o/app")
+        );
+        let templated = policy(&[
+            (OCI_SOURCE, "https://github.com/o/app.git"),
+            (
+                WUD_LINK_TEMPLATE,
+                "https://github.com/o/app/releases/tag/v${major}.${minor}.${patch}",
+            ),
+        ]);
+        assert_eq!(
+            templated.release_notes("1.25.4").as_deref(),
+            Some("https://github.com/o/app/releases/tag/v1.25.4")
+        );
+        let script = policy(&[(WUD_LINK_TEMPLATE, "javascript:alert(1)")]);
+        assert_eq!(script.release_notes("1"), None, "only http(s) links");
+        assert_eq!(policy(&[]).release_notes("1"), None);
     }
 
     #[test]

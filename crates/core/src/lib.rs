@@ -3,7 +3,10 @@
 pub mod checker;
 pub mod config;
 pub mod credentials;
+pub mod docker_hub;
 pub mod engine;
+pub mod error;
+pub mod explain;
 pub mod labels;
 pub mod login;
 pub mod mirror;

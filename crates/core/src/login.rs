@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use crate::credentials::{self, Credential, CredentialError, CredentialOrigin, Secret};
+use crate::error::{Coded, ErrorKind};
 use crate::registry::{RegistryClient, RegistryError, RegistrySettings};
 use crate::store::{SavedLogin, Store, StoreError};
 
@@ -23,13 +24,20 @@ pub enum LoginError {
     EmptyPassword { registry: String },
 }
 
-impl LoginError {
-    pub fn code(&self) -> &'static str {
+impl Coded for LoginError {
+    fn code(&self) -> &'static str {
         match self {
             LoginError::Registry(e) => e.code(),
             LoginError::Keyring(e) => e.code(),
             LoginError::Store(e) => e.code(),
             LoginError::EmptyUser { .. } | LoginError::EmptyPassword { .. } => "login_incomplete",
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            LoginError::Registry(e) => e.kind(),
+            _ => ErrorKind::Answered,
         }
     }
 }

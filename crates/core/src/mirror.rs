@@ -9,7 +9,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::reference::{looks_like_registry_host, normalize_registry, Reference, ReferenceError, DOCKER_HUB};
+use crate::docker_hub::NAME as DOCKER_HUB;
+use crate::reference::{looks_like_registry_host, normalize_registry, Reference, ReferenceError};
 
 /// More hops than any real cache hierarchy has; a longer chain is a loop in the rules.
 const MAX_HOPS: usize = 8;

@@ -9,11 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The registry name Docker Hub references are normalized to.
-pub const DOCKER_HUB: &str = "docker.io";
-
-/// Hosts that name Docker Hub too: the legacy index and the registry API host.
-const DOCKER_HUB_ALIASES: [&str; 2] = ["index.docker.io", "registry-1.docker.io"];
+use crate::docker_hub::{self, NAME as DOCKER_HUB, OFFICIAL_NAMESPACE};
 
 /// Docker's limit on the length of `registry/repository`.
 const MAX_NAME_LEN: usize = 255;
@@ -213,7 +209,11 @@ impl Reference {
     /// The short name without tag or digest: `nginx`, `bitnami/redis`, `ghcr.io/o/i`.
     pub fn familiar_name(&self) -> String {
         if self.is_docker_hub() {
-            match self.repository.strip_prefix("library/") {
+            match self
+                .repository
+                .strip_prefix(OFFICIAL_NAMESPACE)
+                .and_then(|rest| rest.strip_prefix('/'))
+            {
                 // `library/a/b` is not an official image; Docker keeps the prefix there.
                 Some(rest) if !rest.contains('/') => rest.to_string(),
                 // Keep the registry when the short form would read as a host (`a.b/c`).
@@ -271,7 +271,7 @@ impl<'de> Deserialize<'de> for Reference {
 /// case-insensitive). Other registries are returned as given.
 pub fn normalize_registry(registry: &str) -> String {
     let lower = registry.to_ascii_lowercase();
-    if DOCKER_HUB_ALIASES.contains(&lower.as_str()) {
+    if docker_hub::is_docker_hub(&lower) {
         DOCKER_HUB.to_string()
     } else {
         lower
@@ -357,7 +357,7 @@ fn parse(input: &str) -> Result<Reference, ReferenceError> {
         return Err(ReferenceError::LooksLikeImageId { input: err_input() });
     }
     let repository = if registry == DOCKER_HUB && !path.contains('/') {
-        format!("library/{path}")
+        format!("{OFFICIAL_NAMESPACE}/{path}")
     } else {
         path.to_string()
     };

@@ -9,11 +9,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension as _};
+use rusqlite::{params, Connection, ErrorCode};
 use serde::{Deserialize, Serialize};
 
+use crate::checker::{CheckSummary, ContainerResult};
 use crate::config::aside_path;
-use crate::version::UpdateKind;
+use crate::error::Coded;
 
 /// Environment variable naming the data directory (the database is `tidewatch.db` inside it).
 pub const DATA_DIR_ENV: &str = "TIDEWATCH_DATA_DIR";
@@ -110,9 +111,8 @@ pub enum StoreError {
     Query { path: PathBuf, reason: String },
 }
 
-impl StoreError {
-    /// A stable identifier for the app, the CLI's JSON and tests.
-    pub fn code(&self) -> &'static str {
+impl Coded for StoreError {
+    fn code(&self) -> &'static str {
         match self {
             StoreError::NoDataDir => "store_no_dir",
             StoreError::CreateDir { .. } => "store_create_dir",
@@ -122,17 +122,6 @@ impl StoreError {
             StoreError::Migration { .. } => "store_migration",
             StoreError::Query { .. } => "store_query",
         }
-    }
-}
-
-/// `{"code", "message"}`, the shape the app and the CLI's JSON use for errors.
-impl Serialize for StoreError {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct as _;
-        let mut state = serializer.serialize_struct("StoreError", 2)?;
-        state.serialize_field("code", self.code())?;
-        state.serialize_field("message", &self.to_string())?;
-        state.end()
     }
 }
 
@@ -150,96 +139,6 @@ fn resolve_path(env: Option<std::ffi::OsString>, data_dir: Option<PathBuf>) -> R
     data_dir
         .map(|dir| dir.join("tidewatch").join(DB_FILE_NAME))
         .ok_or(StoreError::NoDataDir)
-}
-
-/// A container's verdict (SPEC §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    UpToDate,
-    UpdateAvailable,
-    Pinned,
-    LocalOnly,
-    Unknown,
-}
-
-impl Status {
-    const ALL: [Status; 5] = [
-        Status::UpToDate,
-        Status::UpdateAvailable,
-        Status::Pinned,
-        Status::LocalOnly,
-        Status::Unknown,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::UpToDate => "up_to_date",
-            Status::UpdateAvailable => "update_available",
-            Status::Pinned => "pinned",
-            Status::LocalOnly => "local_only",
-            Status::Unknown => "unknown",
-        }
-    }
-
-    fn from_db(text: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
-
-/// `update` of a result: what the newer version is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Update {
-    pub kind: UpdateKind,
-    pub tag: Option<String>,
-    pub digest: Option<String>,
-}
-
-/// `error` of a result: a stable code and a message the user can act on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResultError {
-    pub code: String,
-    pub message: String,
-}
-
-/// One container's result, with SPEC §6's field names (`engine`, `id` and `name` are null for `--image` checks).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContainerResult {
-    pub engine: Option<String>,
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub image: String,
-    pub upstream: String,
-    pub via: Option<String>,
-    pub platform: Option<String>,
-    pub local_digest: Option<String>,
-    pub status: Status,
-    pub update: Option<Update>,
-    pub explanation: String,
-    pub error: Option<ResultError>,
-    #[serde(with = "rfc3339")]
-    pub checked_at: SystemTime,
-}
-
-/// One check's totals (SPEC §6 `summary`, plus when it started).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckSummary {
-    #[serde(with = "rfc3339")]
-    pub started_at: SystemTime,
-    pub duration_ms: u64,
-    pub containers: u64,
-    pub images: u64,
-    pub updates: u64,
-    pub errors: u64,
-    pub requests: u64,
-}
-
-/// A row of the check history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckRecord {
-    pub id: i64,
-    #[serde(flatten)]
-    pub summary: CheckSummary,
 }
 
 /// A version the user was told about: the upstream image, the platform, and the new tag and/or
@@ -378,8 +277,9 @@ impl Store {
         &self.path
     }
 
-    /// Where a corrupt database was moved when this one was opened, for the app to mention.
-    pub fn moved_aside(&self) -> Option<&Path> {
+    /// Where a corrupt database was moved when this one was opened.
+    #[cfg(test)]
+    fn moved_aside(&self) -> Option<&Path> {
         self.moved_aside.as_deref()
     }
 
@@ -430,9 +330,9 @@ impl Store {
                         r.id,
                         r.name,
                         r.image,
-                        r.upstream,
-                        r.via,
-                        r.platform,
+                        r.upstream_text(),
+                        r.via.as_ref().map(ToString::to_string),
+                        r.platform.as_ref().map(ToString::to_string),
                         r.local_digest,
                         r.status.as_str(),
                         r.update.as_ref().map(|u| u.kind.as_str()),
@@ -451,7 +351,8 @@ impl Store {
     }
 
     /// The most recent checks, newest first.
-    pub fn history(&self, limit: usize) -> Result<Vec<CheckRecord>, StoreError> {
+    #[cfg(test)]
+    fn history(&self, limit: usize) -> Result<Vec<(i64, CheckSummary)>, StoreError> {
         let mut statement = self
             .conn
             .prepare(
@@ -461,9 +362,9 @@ impl Store {
             .map_err(|e| self.query_error(e))?;
         let rows = statement
             .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
-                Ok(CheckRecord {
-                    id: row.get(0)?,
-                    summary: CheckSummary {
+                Ok((
+                    row.get(0)?,
+                    CheckSummary {
                         started_at: from_millis(row.get(1)?),
                         duration_ms: unclamp(row.get(2)?),
                         containers: unclamp(row.get(3)?),
@@ -472,14 +373,16 @@ impl Store {
                         errors: unclamp(row.get(6)?),
                         requests: unclamp(row.get(7)?),
                     },
-                })
+                ))
             })
             .map_err(|e| self.query_error(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.query_error(e))
     }
 
-    /// The latest check's results, in the order they were recorded.
-    pub fn latest_results(&self) -> Result<Vec<ContainerResult>, StoreError> {
+    /// The latest check's results, in the order they were recorded (what the window's extras
+    /// come from, the labels, is not kept).
+    #[cfg(test)]
+    fn latest_results(&self) -> Result<Vec<ContainerResult>, StoreError> {
         let mut statement = self
             .conn
             .prepare(
@@ -492,11 +395,14 @@ impl Store {
         let rows = statement
             .query_map([], |row| {
                 let status: String = row.get(8)?;
-                let status = Status::from_db(&status).ok_or_else(|| unexpected_text(8, "status", &status))?;
+                let status = crate::checker::Status::ALL
+                    .into_iter()
+                    .find(|s| s.as_str() == status)
+                    .ok_or_else(|| unexpected_text(8, "status", &status))?;
                 let update_kind: Option<String> = row.get(9)?;
                 let update = update_kind
                     .map(|kind| {
-                        Ok::<_, rusqlite::Error>(Update {
+                        Ok::<_, rusqlite::Error>(crate::checker::Update {
                             kind: kind_from_db(&kind).ok_or_else(|| unexpected_text(9, "update kind", &kind))?,
                             tag: row.get(10)?,
                             digest: row.get(11)?,
@@ -509,21 +415,29 @@ impl Store {
                     id: row.get(1)?,
                     name: row.get(2)?,
                     image: row.get(3)?,
-                    upstream: row.get(4)?,
-                    via: row.get(5)?,
-                    platform: row.get(6)?,
+                    upstream: row.get::<_, String>(4)?.parse().ok(),
+                    via: row.get::<_, Option<String>>(5)?.and_then(|via| {
+                        let (registry, repository) = via.split_once('/')?;
+                        Some(crate::checker::Via {
+                            registry: registry.to_string(),
+                            repository: repository.to_string(),
+                        })
+                    }),
+                    platform: row.get::<_, Option<String>>(6)?.and_then(|p| p.parse().ok()),
                     local_digest: row.get(7)?,
                     status,
                     update,
                     explanation: row.get(12)?,
                     error: match error_code {
-                        Some(code) => Some(ResultError {
+                        Some(code) => Some(crate::error::ErrorInfo::new(
                             code,
-                            message: row.get::<_, Option<String>>(14)?.unwrap_or_default(),
-                        }),
+                            row.get::<_, Option<String>>(14)?.unwrap_or_default(),
+                        )),
                         None => None,
                     },
                     checked_at: from_millis(row.get(15)?),
+                    display_name: None,
+                    release_notes: None,
                 })
             })
             .map_err(|e| self.query_error(e))?;
@@ -531,7 +445,9 @@ impl Store {
     }
 
     /// Whether the user was already told about this version (in this run or an earlier one).
-    pub fn was_notified(&self, key: &NotifiedKey) -> Result<bool, StoreError> {
+    #[cfg(test)]
+    fn was_notified(&self, key: &NotifiedKey) -> Result<bool, StoreError> {
+        use rusqlite::OptionalExtension as _;
         self.conn
             .query_row(
                 "SELECT 1 FROM notified WHERE upstream = ?1 AND platform = ?2 AND tag = ?3 AND digest = ?4",
@@ -628,6 +544,7 @@ fn is_corruption(e: &rusqlite::Error) -> bool {
     )
 }
 
+#[cfg(test)]
 fn unexpected_text(column: usize, what: &str, text: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         column,
@@ -636,8 +553,9 @@ fn unexpected_text(column: usize, what: &str, text: &str) -> rusqlite::Error {
     )
 }
 
-fn kind_from_db(text: &str) -> Option<UpdateKind> {
-    use UpdateKind::*;
+#[cfg(test)]
+fn kind_from_db(text: &str) -> Option<crate::version::UpdateKind> {
+    use crate::version::UpdateKind::*;
     [Major, Minor, Patch, Build, Prerelease, Digest]
         .into_iter()
         .find(|k| k.as_str() == text)
@@ -671,6 +589,7 @@ fn to_millis(time: SystemTime) -> i64 {
     }
 }
 
+#[cfg(test)]
 fn from_millis(millis: i64) -> SystemTime {
     if millis >= 0 {
         UNIX_EPOCH + Duration::from_millis(millis.unsigned_abs())
@@ -684,30 +603,18 @@ fn clamp(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+#[cfg(test)]
 fn unclamp(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
-}
-
-/// Times as RFC 3339 with milliseconds (`2026-11-23T11:21:21.123Z`), as in the CLI's JSON.
-mod rfc3339 {
-    use std::time::SystemTime;
-
-    use serde::{Deserialize as _, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&humantime::format_rfc3339_millis(*time))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SystemTime, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_rfc3339_weak(&text)
-            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time: {e}")))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checker::{Status, Update, Via};
+    use crate::error::ErrorInfo;
+    use crate::version::UpdateKind;
+    use rusqlite::OptionalExtension as _;
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(secs * 1000 + 250)
@@ -732,9 +639,12 @@ mod tests {
                 id: Some("abc123".into()),
                 name: Some("web".into()),
                 image: "docker.m.daocloud.io/library/nginx:1.25.3".into(),
-                upstream: "docker.io/library/nginx:1.25.3".into(),
-                via: Some("docker.m.daocloud.io/library/nginx".into()),
-                platform: Some("linux/amd64".into()),
+                upstream: Some("docker.io/library/nginx:1.25.3".parse().unwrap()),
+                via: Some(Via {
+                    registry: "docker.m.daocloud.io".into(),
+                    repository: "library/nginx".into(),
+                }),
+                platform: Some("linux/amd64".parse().unwrap()),
                 local_digest: Some("sha256:aaa".into()),
                 status: Status::UpdateAvailable,
                 update: Some(Update {
@@ -747,24 +657,28 @@ mod tests {
                         .into(),
                 error: None,
                 checked_at: at(1_000),
+                display_name: None,
+                release_notes: None,
             },
             ContainerResult {
                 engine: None,
                 id: None,
                 name: None,
                 image: "registry.invalid/app:1".into(),
-                upstream: "registry.invalid/app:1".into(),
+                upstream: Some("registry.invalid/app:1".parse().unwrap()),
                 via: None,
                 platform: None,
                 local_digest: None,
                 status: Status::Unknown,
                 update: None,
                 explanation: "registry.invalid did not answer".into(),
-                error: Some(ResultError {
-                    code: "unreachable".into(),
-                    message: "registry registry.invalid is unreachable".into(),
-                }),
+                error: Some(ErrorInfo::new(
+                    "unreachable",
+                    "registry registry.invalid is unreachable",
+                )),
                 checked_at: at(1_001),
+                display_name: None,
+                release_notes: None,
             },
         ]
     }
@@ -876,24 +790,9 @@ mod tests {
         assert!(second > first);
         assert_eq!(store.latest_results().unwrap(), only_one);
         let history = store.history(10).unwrap();
-        assert_eq!(history.iter().map(|r| r.id).collect::<Vec<_>>(), vec![second, first]);
-        assert_eq!(history[0].summary, summary(20, 0));
+        assert_eq!(history.iter().map(|r| r.0).collect::<Vec<_>>(), vec![second, first]);
+        assert_eq!(history[0].1, summary(20, 0));
         assert_eq!(store.history(1).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn results_serialize_with_the_cli_json_field_names() {
-        let json = serde_json::to_value(&results()[0]).unwrap();
-        assert_eq!(json["status"], "update_available");
-        assert_eq!(json["update"]["kind"], "patch");
-        assert_eq!(json["update"]["tag"], "1.25.4");
-        assert_eq!(json["error"], serde_json::Value::Null);
-        assert_eq!(json["checked_at"], "1970-01-01T00:16:40.250Z");
-        let unknown = serde_json::to_value(&results()[1]).unwrap();
-        assert_eq!(unknown["error"]["code"], "unreachable");
-        assert_eq!(unknown["engine"], serde_json::Value::Null);
-        let back: ContainerResult = serde_json::from_value(json).unwrap();
-        assert_eq!(back, results()[0]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tidewatch_core::engine::{Engine, EngineSpec};
+use tidewatch_core::error::Coded as _;
 
 const INFO: &str = r#"{"ID":"fake","RegistryConfig":{"Mirrors":["https://mirror.example.com/"," "]}}"#;
 const VERSION: &str =

@@ -2,7 +2,7 @@
 //! through bollard (API version negotiated), and the open registry answers a HEAD with the same
 //! digest.
 
-use tidewatch_core::engine::Engine;
+use tidewatch_core::engine::{Engine, EngineSpec};
 use tidewatch_lab::{containers, Lab};
 
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -14,7 +14,7 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 async fn container_digest_from_the_engine_matches_the_registry() {
     tidewatch_core::init_crypto();
     let lab = Lab::require();
-    let engine = Engine::connect("lab", lab.docker_host())
+    let engine = Engine::connect_with(&EngineSpec::new("lab", lab.docker_host()))
         .await
         .expect("connect to the lab engine");
 
@@ -66,7 +66,7 @@ async fn container_digest_from_the_engine_matches_the_registry() {
 #[tokio::test]
 async fn a_locally_imported_image_has_no_repo_digests() {
     let lab = Lab::require();
-    let engine = Engine::connect("lab", lab.docker_host())
+    let engine = Engine::connect_with(&EngineSpec::new("lab", lab.docker_host()))
         .await
         .expect("connect to the lab engine");
     let id = containers::start_container(

@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
+use tidewatch_core::checker::inventory;
 use tidewatch_core::engine::{
-    connect_all, watch, Backoff, Engine, EngineError, EngineEvent, EngineSpec, WatchEvent, WatchState,
+    watch, Backoff, Engine, EngineError, EngineEvent, EngineSpec, EngineTarget, WatchEvent, WatchState,
 };
+use tidewatch_core::error::Coded as _;
 use tidewatch_lab::{containers, Lab};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::{AbortHandle, JoinHandle};
@@ -51,7 +53,7 @@ where
 #[tokio::test]
 async fn events_arrive_for_an_image_pull_and_a_container_start() {
     let lab = Lab::require();
-    let engine = Engine::connect("lab", lab.docker_host())
+    let engine = Engine::connect_with(&EngineSpec::new("lab", lab.docker_host()))
         .await
         .expect("connect to the lab engine");
     let image = format!("{}/fixtures/app:1.25.4", lab.open_registry());
@@ -112,39 +114,38 @@ async fn events_arrive_for_an_image_pull_and_a_container_start() {
     assert_eq!(destroyed, EngineEvent::ContainerDestroyed { id });
 }
 
+/// A check lists every engine at once; one that does not answer is kept apart, never stops the others.
 #[tokio::test]
-async fn connecting_several_engines_keeps_each_outcome() {
+async fn listing_several_engines_keeps_each_outcome() {
     let lab = Lab::require();
     let missing = tempfile::tempdir().expect("temp dir");
     let missing_socket = format!("unix://{}", missing.path().join("docker.sock").display());
-    let specs = [
-        EngineSpec::new("lab", lab.docker_host()),
-        EngineSpec::new("gone", &missing_socket),
-        EngineSpec::new("refused", "tcp://127.0.0.1:1"),
+    let targets = [
+        EngineTarget::Spec(EngineSpec::new("lab", lab.docker_host())),
+        EngineTarget::Spec(EngineSpec::new("gone", &missing_socket)),
+        EngineTarget::Spec(EngineSpec::new("refused", "tcp://127.0.0.1:1")),
     ];
-    let results = connect_all(&specs).await;
-    let names: Vec<&str> = results.iter().map(|(spec, _)| spec.name.as_str()).collect();
+    let inventories = inventory(&targets).await;
+    let names: Vec<&str> = inventories.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["lab", "gone", "refused"], "results in the order asked");
 
-    let lab_engine = results[0].1.as_ref().expect("the lab engine answers");
-    assert_eq!(lab_engine.name(), "lab");
-    lab_engine.containers().await.expect("the good engine is usable");
-    for (spec, result) in &results[1..] {
-        let error = result.as_ref().expect_err("a bad engine fails");
+    inventories[0].containers.as_ref().expect("the good engine is listed");
+    for listed in &inventories[1..] {
+        let error = listed.containers.as_ref().expect_err("a bad engine fails");
         assert_eq!(error.code(), "engine_unreachable", "{error}");
         assert!(
-            error.to_string().contains(&spec.name),
+            error.to_string().contains(&listed.name),
             "the error names the engine: {error}"
         );
     }
-    let gone = results[1].1.as_ref().unwrap_err().to_string();
+    let gone = inventories[1].containers.as_ref().unwrap_err().to_string();
     assert!(gone.contains(&missing_socket) && gone.contains("no socket"), "{gone}");
 }
 
 #[tokio::test]
 async fn registry_mirrors_are_what_the_engine_reports() {
     let lab = Lab::require();
-    let engine = Engine::connect("lab", lab.docker_host())
+    let engine = Engine::connect_with(&EngineSpec::new("lab", lab.docker_host()))
         .await
         .expect("connect to the lab engine");
     let reported = engine
@@ -254,7 +255,7 @@ async fn a_watched_engine_that_goes_away_is_reconnected_and_missed_events_replay
     let mut proxy = SocketProxy::new(&proxy_socket, Path::new(lab_socket));
     proxy.start();
 
-    let direct = Engine::connect("lab", lab.docker_host())
+    let direct = Engine::connect_with(&EngineSpec::new("lab", lab.docker_host()))
         .await
         .expect("connect to the lab engine");
     let image = format!("{}/fixtures/app:1.25.3", lab.open_registry());
@@ -387,7 +388,7 @@ async fn local_discovery_takes_the_first_address_that_answers() {
 #[tokio::test]
 async fn containers_keep_the_reference_as_created_even_as_an_image_id_or_a_moved_tag() {
     let lab = Lab::require();
-    let engine = Engine::connect("lab", lab.docker_host())
+    let engine = Engine::connect_with(&EngineSpec::new("lab", lab.docker_host()))
         .await
         .expect("connect to the lab engine");
     let old = format!("{}/fixtures/web:1.9.0", lab.open_registry());

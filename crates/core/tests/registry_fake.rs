@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 use tidewatch_core::credentials::{Credential, CredentialOrigin};
+use tidewatch_core::error::Coded as _;
 use tidewatch_core::platform::Platform;
 use tidewatch_core::registry::{RegistryClient, RegistryError, RegistrySettings, RequestCounts};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

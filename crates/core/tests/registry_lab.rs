@@ -7,6 +7,7 @@ use std::time::Duration;
 use tidewatch_core::credentials::{
     ChainProvider, Credential, CredentialOrigin, CredentialProvider, DockerConfigProvider, KeyringProvider, Secret,
 };
+use tidewatch_core::error::Coded as _;
 use tidewatch_core::platform::Platform;
 use tidewatch_core::registry::{RegistryClient, RegistryPool, RegistrySettings, RequestCounts};
 use tidewatch_lab::{Lab, FIXTURE_MULTI_ARCH, FIXTURE_TAGS};

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use tidewatch_core::engine::Engine;
+use tidewatch_core::engine::{Engine, EngineSpec};
 use tidewatch_lab::{containers, Lab};
 
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -41,7 +41,7 @@ pub async fn remove_containers(engine: &Engine, ids: &[String]) {
 
 pub async fn lab_engine(lab: &Lab) -> Engine {
     tidewatch_core::init_crypto();
-    Engine::connect("lab", lab.docker_host())
+    Engine::connect_with(&EngineSpec::new("lab", lab.docker_host()))
         .await
         .expect("connect to the lab engine")
 }

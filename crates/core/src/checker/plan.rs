@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+use super::result::{CheckFailure, ContainerResult, Status};
 use super::ImageTarget;
 use crate::engine::ContainerImage;
+use crate::error::ErrorInfo;
 use crate::labels::LabelPolicy;
 use crate::mirror::{Endpoint, MirrorResolver, Resolution};
 use crate::platform::Platform;
 use crate::reference::Reference;
-use crate::store::{ContainerResult, ResultError, Status};
 use crate::version::TagFilter;
 
 /// The digest the engine recorded for the image, and under which name it was pulled.
@@ -22,26 +23,77 @@ pub(super) struct LocalDigest {
     pub source: String,
 }
 
-/// One container (or `--image`) waiting for its registry answers.
+/// Who a result is about: the fields every result for one container (or image) shares.
 #[derive(Debug, Clone)]
-pub(super) struct Subject {
-    /// Where its result goes in the report.
-    pub position: usize,
+pub(super) struct Identity {
     pub engine: Option<String>,
     pub id: Option<String>,
     pub name: Option<String>,
     /// The reference exactly as the container names it.
     pub image: String,
-    pub created_as: Reference,
     pub platform: Platform,
+    /// What the labels ask (the default for `--image` checks): filters, display name, links.
+    pub policy: LabelPolicy,
+}
+
+impl Identity {
+    /// A result with the identity's fields filled in; the verdict's fields are left to the caller,
+    /// then [`Identity::finish`] adds what the labels say about it.
+    pub fn result(&self, upstream: Option<Reference>, checked_at: SystemTime) -> ContainerResult {
+        ContainerResult {
+            engine: self.engine.clone(),
+            id: self.id.clone(),
+            name: self.name.clone(),
+            image: self.image.clone(),
+            upstream,
+            via: None,
+            platform: Some(self.platform.clone()),
+            local_digest: None,
+            status: Status::Unknown,
+            update: None,
+            explanation: String::new(),
+            error: None,
+            checked_at,
+            display_name: self.policy.display_name.clone(),
+            release_notes: None,
+        }
+    }
+
+    /// The release notes for the version offered, else the one running.
+    pub fn finish(&self, mut result: ContainerResult) -> ContainerResult {
+        let tag = result
+            .update
+            .as_ref()
+            .and_then(|u| u.tag.clone())
+            .or_else(|| result.upstream.as_ref().map(|u| u.tag_or_latest().to_string()));
+        result.release_notes = tag.and_then(|tag| self.policy.release_notes(&tag));
+        result
+    }
+}
+
+/// One container (or `--image`) waiting for its registry answers.
+#[derive(Debug, Clone)]
+pub(super) struct Subject {
+    /// Where its result goes in the report.
+    pub position: usize,
+    pub identity: Identity,
+    pub created_as: Reference,
     /// `None` for `--image` checks: there is no local image.
     pub local: Option<LocalDigest>,
     /// The container's RepoDigests, for a message when none matches.
     pub repo_digests: Vec<String>,
+}
+
+impl Subject {
     /// Label filters on candidate tags (the config's `[tags]` is applied to the list first).
-    pub label_filter: TagFilter,
+    pub fn label_filter(&self) -> &TagFilter {
+        &self.identity.policy.tag_filter
+    }
+
     /// `wud.watch.digest=false` turns off digest comparison of version-like tags.
-    pub watch_digest: bool,
+    pub fn watch_digest(&self) -> bool {
+        self.identity.policy.watch_digest.unwrap_or(true)
+    }
 }
 
 /// Subjects that share the same registry questions.
@@ -77,13 +129,13 @@ pub(super) struct Planner {
     index: HashMap<(String, String, String, String), usize>,
 }
 
-/// The container's identity fields, shared by every result built for it.
-struct Identity {
-    engine: Option<String>,
-    id: Option<String>,
-    name: Option<String>,
-    image: String,
-    platform: Option<String>,
+/// A verdict reached without asking a registry.
+struct Immediate {
+    upstream: Option<Reference>,
+    local_digest: Option<String>,
+    status: Status,
+    explanation: String,
+    error: Option<CheckFailure>,
 }
 
 impl Planner {
@@ -106,15 +158,17 @@ impl Planner {
         let policy = match LabelPolicy::from_labels(&container.labels) {
             Ok(policy) => policy,
             Err(error) => {
-                let identity = container_identity(engine, &container);
-                let upstream = container.image.clone();
+                let identity = container_identity(engine, &container, LabelPolicy::default());
+                let failure = CheckFailure::from(error);
                 self.immediate(
-                    identity,
-                    upstream,
-                    None,
-                    Status::Unknown,
-                    error.to_string(),
-                    Some(("invalid_label", error.to_string())),
+                    &identity,
+                    Immediate {
+                        upstream: None,
+                        local_digest: None,
+                        status: Status::Unknown,
+                        explanation: failure.to_string(),
+                        error: Some(failure),
+                    },
                 );
                 return;
             }
@@ -122,7 +176,7 @@ impl Planner {
         if !policy.is_enabled(true) {
             return;
         }
-        let identity = container_identity(engine, &container);
+        let identity = container_identity(engine, &container, policy);
         // A container created from an image ID is checked by its image's only tag; `image`
         // in the result stays as created.
         let Some(named) = container.named_reference() else {
@@ -130,43 +184,51 @@ impl Planner {
                 let explanation = "the image has no RepoDigests (built or loaded locally) and the container was \
                                    created from its ID: there is nothing in a registry to compare it with"
                     .to_string();
-                let upstream = container.image.clone();
-                self.immediate(identity, upstream, None, Status::LocalOnly, explanation, None);
+                self.immediate(
+                    &identity,
+                    Immediate {
+                        upstream: None,
+                        local_digest: None,
+                        status: Status::LocalOnly,
+                        explanation,
+                        error: None,
+                    },
+                );
                 return;
             }
-            let message = format!(
-                "the container was created from the image ID {} and its image has {} tag, so which image to \
-                 follow is unknown; recreate the container from a name such as nginx:1.25",
-                container.image,
-                if container.repo_tags.is_empty() {
+            let failure = CheckFailure::CreatedFromImageId {
+                image: container.image.clone(),
+                tags: if container.repo_tags.is_empty() {
                     "no"
                 } else {
                     "more than one"
-                }
-            );
-            let upstream = container.image.clone();
+                },
+            };
             self.immediate(
-                identity,
-                upstream,
-                None,
-                Status::Unknown,
-                format!("could not check: {message}"),
-                Some(("created_from_image_id", message)),
+                &identity,
+                Immediate {
+                    upstream: None,
+                    local_digest: None,
+                    status: Status::Unknown,
+                    explanation: format!("could not check: {failure}"),
+                    error: Some(failure),
+                },
             );
             return;
         };
         let reference: Reference = match named.parse() {
             Ok(reference) => reference,
             Err(error) => {
-                let message = error.to_string();
-                let upstream = container.image.clone();
+                let failure = CheckFailure::from(error);
                 self.immediate(
-                    identity,
-                    upstream,
-                    None,
-                    Status::Unknown,
-                    format!("could not check: {message}"),
-                    Some(("invalid_reference", message)),
+                    &identity,
+                    Immediate {
+                        upstream: None,
+                        local_digest: None,
+                        status: Status::Unknown,
+                        explanation: format!("could not check: {failure}"),
+                        error: Some(failure),
+                    },
                 );
                 return;
             }
@@ -176,12 +238,14 @@ impl Planner {
         if let Some(digest) = reference.digest() {
             let explanation = format!("pinned by digest {digest}: what runs cannot change, so no update is looked for");
             self.immediate(
-                identity,
-                upstream.to_string(),
-                Some(digest.to_string()),
-                Status::Pinned,
-                explanation,
-                None,
+                &identity,
+                Immediate {
+                    upstream: Some(upstream),
+                    local_digest: Some(digest.to_string()),
+                    status: Status::Pinned,
+                    explanation,
+                    error: None,
+                },
             );
             return;
         }
@@ -191,29 +255,24 @@ impl Planner {
                                compare it with"
                     .to_string();
             self.immediate(
-                identity,
-                upstream.to_string(),
-                None,
-                Status::LocalOnly,
-                explanation,
-                None,
+                &identity,
+                Immediate {
+                    upstream: Some(upstream),
+                    local_digest: None,
+                    status: Status::LocalOnly,
+                    explanation,
+                    error: None,
+                },
             );
             return;
         }
-        let platform = container.platform.clone().unwrap_or_else(Platform::host);
         let local = match_repo_digest(&container.repo_digests, &reference, &resolution);
         let subject = Subject {
             position: self.slots.len(),
-            engine: identity.engine,
-            id: identity.id,
-            name: identity.name,
-            image: identity.image,
+            identity,
             created_as: reference,
-            platform,
             local,
             repo_digests: container.repo_digests,
-            label_filter: policy.tag_filter,
-            watch_digest: policy.watch_digest.unwrap_or(true),
         };
         self.slots.push(None);
         self.plan(subject, resolution, config_filter);
@@ -225,19 +284,22 @@ impl Planner {
             id: None,
             name: None,
             image: image.reference.clone(),
-            platform: Some(image.platform.to_string()),
+            platform: image.platform,
+            policy: LabelPolicy::default(),
         };
         let reference: Reference = match image.reference.parse() {
             Ok(reference) => reference,
             Err(error) => {
-                let message = error.to_string();
+                let failure = CheckFailure::from(error);
                 self.immediate(
-                    identity,
-                    image.reference,
-                    None,
-                    Status::Unknown,
-                    format!("could not check: {message}"),
-                    Some(("invalid_reference", message)),
+                    &identity,
+                    Immediate {
+                        upstream: None,
+                        local_digest: None,
+                        status: Status::Unknown,
+                        explanation: format!("could not check: {failure}"),
+                        error: Some(failure),
+                    },
                 );
                 return;
             }
@@ -246,21 +308,24 @@ impl Planner {
         let upstream = with_tag(&resolution.upstream);
         if let Some(digest) = reference.digest() {
             let explanation = format!("pinned by digest {digest}: it cannot change, so no update is looked for");
-            self.immediate(identity, upstream.to_string(), None, Status::Pinned, explanation, None);
+            self.immediate(
+                &identity,
+                Immediate {
+                    upstream: Some(upstream),
+                    local_digest: None,
+                    status: Status::Pinned,
+                    explanation,
+                    error: None,
+                },
+            );
             return;
         }
         let subject = Subject {
             position: self.slots.len(),
-            engine: None,
-            id: None,
-            name: None,
-            image: image.reference,
+            identity,
             created_as: reference,
-            platform: image.platform,
             local: None,
             repo_digests: Vec::new(),
-            label_filter: TagFilter::default(),
-            watch_digest: true,
         };
         self.slots.push(None);
         self.plan(subject, resolution, config_filter);
@@ -280,10 +345,11 @@ impl Planner {
         // merged, so a container created through a mirror's name and one created with the
         // upstream's share one request.
         let first = resolution.endpoints.first().map(Endpoint::name).unwrap_or_default();
+        let platform = subject.identity.platform.clone();
         let key = (
             upstream.name(),
             upstream.tag_or_latest().to_string(),
-            subject.platform.to_string(),
+            platform.to_string(),
             first,
         );
         match self.index.get(&key) {
@@ -300,7 +366,7 @@ impl Planner {
                 self.index.insert(key, self.groups.len());
                 self.groups.push(Group {
                     upstream,
-                    platform: subject.platform.clone(),
+                    platform,
                     endpoints: resolution.endpoints,
                     config_filter: config_filter.clone(),
                     subjects: vec![subject],
@@ -309,43 +375,24 @@ impl Planner {
         }
     }
 
-    fn immediate(
-        &mut self,
-        identity: Identity,
-        upstream: String,
-        local_digest: Option<String>,
-        status: Status,
-        explanation: String,
-        error: Option<(&str, String)>,
-    ) {
-        self.slots.push(Some(ContainerResult {
-            engine: identity.engine,
-            id: identity.id,
-            name: identity.name,
-            image: identity.image,
-            upstream,
-            via: None,
-            platform: identity.platform,
-            local_digest,
-            status,
-            update: None,
-            explanation,
-            error: error.map(|(code, message)| ResultError {
-                code: code.to_string(),
-                message,
-            }),
-            checked_at: self.checked_at,
-        }));
+    fn immediate(&mut self, identity: &Identity, verdict: Immediate) {
+        let mut result = identity.result(verdict.upstream, self.checked_at);
+        result.local_digest = verdict.local_digest;
+        result.status = verdict.status;
+        result.explanation = verdict.explanation;
+        result.error = verdict.error.as_ref().map(ErrorInfo::of);
+        self.slots.push(Some(identity.finish(result)));
     }
 }
 
-fn container_identity(engine: &str, container: &ContainerImage) -> Identity {
+fn container_identity(engine: &str, container: &ContainerImage, policy: LabelPolicy) -> Identity {
     Identity {
         engine: Some(engine.to_string()),
         id: Some(container.id.clone()),
         name: Some(container.name.clone()),
         image: container.image.clone(),
-        platform: Some(container.platform.clone().unwrap_or_else(Platform::host).to_string()),
+        platform: container.platform.clone().unwrap_or_else(Platform::host),
+        policy,
     }
 }
 
@@ -556,7 +603,7 @@ mod tests {
         let plan = planner.finish();
         assert_eq!(plan.groups.len(), 1);
         assert_eq!(plan.groups[0].upstream.to_string(), "registry.corp:5000/app:1");
-        assert_eq!(plan.groups[0].subjects[0].image, id, "image stays as created");
+        assert_eq!(plan.groups[0].subjects[0].identity.image, id, "image stays as created");
         let untagged = plan.slots[1].as_ref().unwrap();
         assert_eq!(untagged.status, Status::Unknown);
         assert_eq!(untagged.error.as_ref().unwrap().code, "created_from_image_id");

@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::plan::{Group, Subject};
+use super::result::{short_digest as short, CheckFailure, ContainerResult, Status, Update, Via};
+use crate::error::{Coded, ErrorInfo};
 use crate::mirror::{Endpoint, EndpointRole};
 use crate::registry::{ManifestDigest, PlatformManifest, RegistryClient, RegistryError, RegistryPool};
-use crate::store::{ContainerResult, ResultError, Status, Update};
 use crate::version::{is_version_like, newest_candidate, UpdateKind};
 
 type TagsCell = Arc<tokio::sync::OnceCell<Result<Arc<Vec<String>>, RegistryError>>>;
@@ -93,10 +94,8 @@ pub(super) async fn run_group(
             .subjects
             .iter()
             .map(|subject| {
-                (
-                    subject.position,
-                    unreachable_result(&group, subject, &failed, checked_at),
-                )
+                let result = unreachable_result(&group, subject, &failed, checked_at);
+                (subject.position, subject.identity.finish(result))
             })
             .collect();
     };
@@ -125,7 +124,7 @@ pub(super) async fn run_group(
             checked_at,
         )
         .await;
-        results.push((subject.position, result));
+        results.push((subject.position, subject.identity.finish(result)));
     }
     results
 }
@@ -190,36 +189,10 @@ impl Lookups {
 
 /// A result for `subject` with the fields every verdict shares filled in.
 fn result(group: &Group, subject: &Subject, via: Option<&Endpoint>, checked_at: SystemTime) -> ContainerResult {
-    ContainerResult {
-        engine: subject.engine.clone(),
-        id: subject.id.clone(),
-        name: subject.name.clone(),
-        image: subject.image.clone(),
-        upstream: group.upstream.to_string(),
-        via: via.map(Endpoint::name),
-        platform: Some(subject.platform.to_string()),
-        local_digest: subject.local.as_ref().map(|l| l.digest.clone()),
-        status: Status::Unknown,
-        update: None,
-        explanation: String::new(),
-        error: None,
-        checked_at,
-    }
-}
-
-fn error_of(error: &RegistryError) -> ResultError {
-    let mut message = error.to_string();
-    // Say what to look at, since "connection refused" alone does not.
-    if matches!(error, RegistryError::Unreachable { .. } | RegistryError::Timeout { .. }) {
-        message.push_str(
-            "; is the registry up and reachable from this machine? If it is only reachable through a mirror, \
-             add a [[mirrors]] rule with query = \"mirror-only\"",
-        );
-    }
-    ResultError {
-        code: error.code().to_string(),
-        message,
-    }
+    let mut result = subject.identity.result(Some(group.upstream.clone()), checked_at);
+    result.via = via.map(Via::from);
+    result.local_digest = subject.local.as_ref().map(|l| l.digest.clone());
+    result
 }
 
 fn unreachable_result(
@@ -231,10 +204,10 @@ fn unreachable_result(
     let mut out = result(group, subject, None, checked_at);
     let asked: Vec<String> = failed.iter().map(|(e, _)| e.name()).collect();
     // The first endpoint's error is the one that matters: fallbacks are only fallbacks.
-    let error = failed.first().map(|(_, e)| error_of(e)).unwrap_or_else(|| ResultError {
-        code: "no_endpoint".into(),
-        message: "no registry endpoint to ask".into(),
-    });
+    let error = match failed.first() {
+        Some((_, error)) => ErrorInfo::of(&CheckFailure::from(error.clone())),
+        None => ErrorInfo::of(&CheckFailure::NoEndpoint),
+    };
     out.explanation = format!(
         "could not check {} (asked {}): {}",
         group.upstream,
@@ -275,11 +248,6 @@ fn checked_phrase(group: &Group, subject: &Subject, answer: &Answer<'_>) -> Stri
     phrase
 }
 
-fn short(digest: &str) -> &str {
-    let hex_start = digest.find(':').map_or(0, |i| i + 1);
-    &digest[..(hex_start + 12).min(digest.len())]
-}
-
 async fn judge(
     pool: &RegistryPool,
     group: &Group,
@@ -296,7 +264,7 @@ async fn judge(
 
     let (candidate, tags_note) = match tag_list {
         None => (None, String::new()),
-        Some(Ok(tags)) => (newest_candidate(tag, tags, &subject.label_filter), String::new()),
+        Some(Ok(tags)) => (newest_candidate(tag, tags, subject.label_filter()), String::new()),
         Some(Err(error)) => (None, format!(" (its tags could not be listed: {error})")),
     };
     if let Some(candidate) = candidate {
@@ -317,21 +285,16 @@ async fn judge(
 
     let Some(local) = &subject.local else {
         if !subject.repo_digests.is_empty() {
-            let message = format!(
-                "the image's RepoDigests ({}) name neither {} nor its upstream {}: it was tagged locally from \
-                 another image; pull it by the name the container uses to compare it",
-                subject.repo_digests.join(", "),
-                subject.created_as.name(),
-                group.upstream.name()
-            );
-            out.explanation = format!("{checked}; cannot compare: {message}");
-            out.error = Some(ResultError {
-                code: "no_matching_repo_digest".into(),
-                message,
-            });
+            let failure = CheckFailure::NoMatchingRepoDigest {
+                repo_digests: subject.repo_digests.clone(),
+                created_as: subject.created_as.name(),
+                upstream: group.upstream.name(),
+            };
+            out.explanation = format!("{checked}; cannot compare: {failure}");
+            out.error = Some(ErrorInfo::of(&failure));
             return out;
         }
-        // `--image`: no local image, only tags are compared (SPEC §6).
+        // `--image`: no local image, only tags are compared (docs/check.md).
         out.status = Status::UpToDate;
         out.explanation = format!("{checked}; {no_newer_tag}; {tag} is {}", short(remote));
         return out;
@@ -345,7 +308,7 @@ async fn judge(
         );
         return out;
     }
-    if !subject.watch_digest && tag_list.is_some() {
+    if !subject.watch_digest() && tag_list.is_some() {
         out.status = Status::UpToDate;
         out.explanation =
             format!("{checked}; {no_newer_tag}; digest changes of {tag} are not watched (wud.watch.digest=false)");
@@ -354,7 +317,7 @@ async fn judge(
 
     let source = group.endpoints.iter().find(|e| e.name() == local.source);
     // Multi-arch: the local RepoDigest is the index's. Compare the manifests for this platform,
-    // old index against new, so a change for other platforms only is no update (SPEC §2).
+    // old index against new, so a change for other platforms only is no update (docs/check.md).
     let mut old_index_gone = false;
     if answer.remote.is_index() {
         let new = lookups.platform_manifest(pool, group, answer, source, remote).await;
@@ -377,7 +340,7 @@ async fn judge(
             (Ok(_), Ok(_)) => {}
             (Ok(_), Err(RegistryError::NotFound { .. })) => old_index_gone = true,
             (Err(error), _) | (_, Err(error)) => {
-                let error = error_of(&error);
+                let error = ErrorInfo::of(&CheckFailure::from(error));
                 out.explanation = format!(
                     "{checked}; {tag} points at another index ({}), but the {} manifests could not be compared: {}",
                     short(remote),
@@ -395,19 +358,15 @@ async fn judge(
     if let Some(mirror) = source.filter(|s| !s.is_upstream() && s.name() != answer.endpoint.name()) {
         if let Ok(on_mirror) = lookups.mirror_digest(pool, mirror, tag).await {
             if on_mirror.digest == local.digest {
-                let message = format!(
-                    "the mirror {} still serves {} for {tag} while {} serves {}: the mirror is behind its upstream, \
-                     so pulling through it would not update; wait for the mirror to refresh",
-                    mirror.name(),
-                    short(&local.digest),
-                    answer.endpoint.name(),
-                    short(remote)
-                );
-                out.explanation = format!("{checked}; {message}");
-                out.error = Some(ResultError {
-                    code: "mirror_behind".into(),
-                    message,
-                });
+                let failure = CheckFailure::MirrorBehind {
+                    mirror: mirror.name(),
+                    tag: tag.to_string(),
+                    local: local.digest.clone(),
+                    upstream: answer.endpoint.name(),
+                    remote: remote.clone(),
+                };
+                out.explanation = format!("{checked}; {failure}");
+                out.error = Some(ErrorInfo::of(&failure));
                 return out;
             }
         }

@@ -6,6 +6,7 @@
 mod context;
 mod events;
 mod host;
+mod targets;
 mod watch;
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,12 +17,13 @@ use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBu
 use bollard::{Docker, API_DEFAULT_VERSION};
 use serde::Serialize;
 
-use crate::config::EngineConfig;
+use crate::error::{self, Coded};
 use crate::platform::Platform;
 
 pub use context::{current_context, discover_contexts, discover_default_contexts, docker_config_dir};
 pub use events::EngineEvent;
 pub use host::{local_candidates, EngineOrigin, EngineSpec, HostUrl};
+pub use targets::{engines_to_watch, test_engine, EngineInfo, EngineTarget};
 pub use watch::{watch, Backoff, EngineWatch, WatchEvent, WatchState};
 
 /// Seconds bollard waits for one engine request (not for a stream, which may stay open).
@@ -50,25 +52,20 @@ pub enum EngineError {
     },
 }
 
-impl EngineError {
-    /// A stable identifier for the app, the CLI's JSON and tests.
-    pub fn code(&self) -> &'static str {
+impl Coded for EngineError {
+    fn code(&self) -> &'static str {
         match self {
             EngineError::UnsupportedHost { .. } => "engine_unsupported_host",
             EngineError::Unreachable { .. } => "engine_unreachable",
             EngineError::Request { .. } => "engine_request",
         }
     }
-}
 
-/// `{"code", "message"}`, the shape the app and the CLI's JSON use for errors.
-impl Serialize for EngineError {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct as _;
-        let mut state = serializer.serialize_struct("EngineError", 2)?;
-        state.serialize_field("code", self.code())?;
-        state.serialize_field("message", &self.to_string())?;
-        state.end()
+    fn kind(&self) -> error::ErrorKind {
+        match self {
+            EngineError::Unreachable { .. } => error::ErrorKind::NoAnswer,
+            _ => error::ErrorKind::Answered,
+        }
     }
 }
 
@@ -129,16 +126,6 @@ enum ConnectFailure {
 }
 
 impl Engine {
-    /// Connects to `host` and negotiates the API version. `host` is a Docker host URL.
-    pub async fn connect(name: &str, host: &str) -> Result<Engine, EngineError> {
-        Engine::connect_with(&EngineSpec::new(name, host)).await
-    }
-
-    /// Connects to an `[[engines]]` entry of the config (TLS files included).
-    pub async fn from_config(config: &EngineConfig) -> Result<Engine, EngineError> {
-        Engine::connect_with(&EngineSpec::from(config)).await
-    }
-
     /// Connects to `spec` and negotiates the API version with the engine.
     pub async fn connect_with(spec: &EngineSpec) -> Result<Engine, EngineError> {
         connect_spec(spec).await.map_err(|failure| match failure {
@@ -329,17 +316,6 @@ impl Engine {
     pub fn docker(&self) -> &Docker {
         &self.docker
     }
-}
-
-/// Connects to every engine at once; one that fails never delays or stops the others. The
-/// results come in the order of `specs`.
-pub async fn connect_all(specs: &[EngineSpec]) -> Vec<(EngineSpec, Result<Engine, EngineError>)> {
-    futures_util::future::join_all(
-        specs
-            .iter()
-            .map(|spec| async move { (spec.clone(), Engine::connect_with(spec).await) }),
-    )
-    .await
 }
 
 async fn connect_spec(spec: &EngineSpec) -> Result<Engine, ConnectFailure> {
@@ -603,7 +579,7 @@ mod tests {
     async fn a_missing_socket_is_named_with_what_to_do() {
         let dir = tempfile::tempdir().expect("temp dir");
         let socket = dir.path().join("docker.sock");
-        let error = Engine::connect("here", &format!("unix://{}", socket.display()))
+        let error = Engine::connect_with(&EngineSpec::new("here", format!("unix://{}", socket.display())))
             .await
             .unwrap_err();
         let message = error.to_string();
@@ -672,7 +648,9 @@ mod tests {
     #[tokio::test]
     async fn a_refused_tcp_connection_is_unreachable_with_a_hint() {
         // Port 1 on loopback: nothing listens there in any sane environment.
-        let error = Engine::connect("nowhere", "tcp://127.0.0.1:1").await.unwrap_err();
+        let error = Engine::connect_with(&EngineSpec::new("nowhere", "tcp://127.0.0.1:1"))
+            .await
+            .unwrap_err();
         assert_eq!(error.code(), "engine_unreachable", "{error}");
         assert!(error.to_string().contains("nowhere"), "{error}");
     }
@@ -684,7 +662,7 @@ mod tests {
             host: "tcp://prod.lan:2375".into(),
             reason: "connection refused".into(),
         };
-        let json = serde_json::to_value(&error).expect("serialize");
+        let json = serde_json::to_value(crate::error::ErrorInfo::of(&error)).expect("serialize");
         assert_eq!(json["code"], "engine_unreachable");
         assert_eq!(json["message"], error.to_string());
     }

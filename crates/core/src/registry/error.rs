@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::credentials::{CredentialError, CredentialOrigin};
+use crate::error::{Coded, ErrorKind};
 
 /// Everything that can go wrong talking to a registry, in words a user can act on. Never holds a
 /// secret.
@@ -106,9 +105,8 @@ pub enum RegistryError {
     Credentials(#[from] CredentialError),
 }
 
-impl RegistryError {
-    /// A stable identifier for the app, the CLI's JSON and tests.
-    pub fn code(&self) -> &'static str {
+impl Coded for RegistryError {
+    fn code(&self) -> &'static str {
         match self {
             RegistryError::Unreachable { .. } => "unreachable",
             RegistryError::Timeout { .. } => "timeout",
@@ -135,16 +133,13 @@ impl RegistryError {
             RegistryError::Credentials(e) => e.code(),
         }
     }
-}
 
-/// `{"code", "message"}`, the shape the app and the CLI's JSON use for errors.
-impl Serialize for RegistryError {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct as _;
-        let mut state = serializer.serialize_struct("RegistryError", 2)?;
-        state.serialize_field("code", self.code())?;
-        state.serialize_field("message", &self.to_string())?;
-        state.end()
+    /// Nothing answered: the network or the registry is down (not a refusal).
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RegistryError::Unreachable { .. } | RegistryError::Timeout { .. } => ErrorKind::NoAnswer,
+            _ => ErrorKind::Answered,
+        }
     }
 }
 
@@ -171,7 +166,7 @@ mod tests {
             schemes: vec!["Negotiate".into(), "Digest".into()],
         };
         assert!(unsupported.to_string().contains("Negotiate, Digest"));
-        let json = serde_json::to_value(&unsupported).unwrap();
+        let json = serde_json::to_value(crate::error::ErrorInfo::of(&unsupported)).unwrap();
         assert_eq!(json["code"], "unsupported_auth");
         assert_eq!(json["message"], unsupported.to_string());
         assert!(!unsupported.to_string().contains("unsupported challenge type"));

@@ -17,6 +17,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::credentials::{registry_key, Credential, CredentialProvider};
+use crate::docker_hub;
 use auth::{Challenge, Token};
 use transport::Counters;
 
@@ -121,8 +122,8 @@ pub fn endpoint_for(registry: &str, insecure: bool) -> Result<Url, String> {
         }
         None => (None, trimmed),
     };
-    let host = if registry_key(name) == "docker.io" {
-        "registry-1.docker.io".to_string()
+    let host = if docker_hub::is_docker_hub(&registry_key(name)) {
+        docker_hub::API_HOST.to_string()
     } else {
         name.split('/').next().unwrap_or_default().to_string()
     };

@@ -301,6 +301,7 @@ pub(crate) fn now() -> (Instant, SystemTime) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Coded;
 
     fn challenge(scheme: &str, params: &[(&str, &str)]) -> Challenge {
         Challenge {

@@ -1,0 +1,212 @@
+//! The monitor: the background service behind the desktop app. It runs checks when they are due
+//! ([`schedule`]), when asked, and when a watched engine changes ([`engine_watch`]); remembers
+//! which updates were announced ([`notifications`]); and keeps the state the window and the tray
+//! show ([`view`]). It knows nothing of Tauri: the shell turns its events into a tray icon,
+//! notifications and UI events.
+
+mod engine_watch;
+mod notifications;
+mod schedule;
+mod view;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Notify;
+
+use crate::checker::{inventory, CheckReport, CheckRequest, Checker, Progress};
+use crate::config::{Config, ConfigStore};
+use crate::engine::engines_to_watch;
+use crate::error::ErrorInfo;
+use crate::store::Store;
+
+pub use notifications::{NewUpdate, SUMMARY_THRESHOLD};
+pub use view::{MonitorState, Phase, TrayStatus};
+
+/// Where the monitor reports. Called from the monitor's task; keep implementations quick.
+pub trait MonitorEvents: Send + Sync + 'static {
+    fn state_changed(&self, state: &MonitorState);
+    fn new_updates(&self, updates: &[NewUpdate]);
+}
+
+/// Files the monitor works with.
+#[derive(Debug, Clone)]
+pub struct MonitorPaths {
+    pub config: PathBuf,
+    pub database: PathBuf,
+}
+
+/// The running service's handle; cheap to clone.
+#[derive(Clone)]
+pub struct Monitor {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    paths: MonitorPaths,
+    events: Arc<dyn MonitorEvents>,
+    state: Mutex<MonitorState>,
+    wake: Notify,
+    check_requested: AtomicBool,
+    paused: AtomicBool,
+    config_changed: AtomicBool,
+}
+
+impl Monitor {
+    pub fn new(paths: MonitorPaths, events: Arc<dyn MonitorEvents>) -> Monitor {
+        Monitor {
+            shared: Arc::new(Shared {
+                paths,
+                events,
+                state: Mutex::new(MonitorState::default()),
+                wake: Notify::new(),
+                check_requested: AtomicBool::new(true), // the first check runs at start
+                paused: AtomicBool::new(false),
+                config_changed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn state(&self) -> MonitorState {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Runs a check as soon as the current one (if any) is done, paused or not.
+    pub fn check_now(&self) {
+        self.shared.check_requested.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.shared.paused.store(paused, Ordering::SeqCst);
+        self.update(|s| {
+            if s.phase != Phase::Checking {
+                s.phase = if paused { Phase::Paused } else { Phase::Idle };
+            }
+        });
+        self.shared.wake.notify_one();
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.shared.paused.load(Ordering::SeqCst)
+    }
+
+    /// The settings were saved: reload them (new engines, registries, schedule) before the next check.
+    pub fn config_changed(&self) {
+        self.shared.config_changed.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+
+    fn update(&self, change: impl FnOnce(&mut MonitorState)) {
+        let snapshot = {
+            let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            change(&mut state);
+            state.tray = state.tray_status(self.is_paused());
+            state.clone()
+        };
+        self.shared.events.state_changed(&snapshot);
+    }
+
+    /// The service loop; spawn it once on the async runtime. It never returns.
+    pub async fn run(self) {
+        let mut config_store = ConfigStore::new(self.shared.paths.config.clone());
+        let mut loaded = config_store.load();
+        let mut checker: Option<Checker> = None;
+        let mut schedule = schedule::Schedule::default();
+        let mut next_due = SystemTime::now();
+        let mut watchers = engine_watch::watch_engines(&self, &loaded.config);
+        loop {
+            let forced = self.shared.check_requested.swap(false, Ordering::SeqCst);
+            if self.shared.config_changed.swap(false, Ordering::SeqCst) {
+                loaded = config_store.load();
+                checker = None; // rebuilt with the new registries and mirror rules
+                watchers.iter().for_each(|w| w.abort());
+                watchers = engine_watch::watch_engines(&self, &loaded.config);
+            }
+            let due = SystemTime::now() >= next_due && !self.is_paused();
+            if !(forced || due) {
+                let wait = if self.is_paused() {
+                    Duration::from_secs(3600)
+                } else {
+                    next_due.duration_since(SystemTime::now()).unwrap_or_default()
+                };
+                let _ = tokio::time::timeout(wait, self.shared.wake.notified()).await;
+                continue;
+            }
+
+            let config = loaded.config.clone();
+            let config_error = loaded.error.as_ref().map(ErrorInfo::of);
+            if checker.is_none() {
+                match Checker::from_config(&config) {
+                    Ok(built) => checker = Some(built),
+                    Err(error) => {
+                        self.update(|s| s.error = Some(ErrorInfo::of(&error)));
+                        next_due = SystemTime::now() + config.schedule.interval;
+                        continue;
+                    }
+                }
+            }
+            let Some(active) = checker.as_ref() else { continue };
+            let report = self.run_check(active, &config).await;
+
+            let offline = report.is_offline();
+            next_due = SystemTime::now() + schedule.wait_after(offline, &config.schedule);
+            let paused = self.is_paused();
+            self.update(|s| {
+                s.phase = if paused {
+                    Phase::Paused
+                } else if offline {
+                    Phase::Offline
+                } else {
+                    Phase::Idle
+                };
+                s.progress = None;
+                s.next_check_at = Some(next_due);
+                if s.error.is_none() {
+                    s.error = config_error;
+                }
+            });
+        }
+    }
+
+    /// One check: inventory, registries, store, notifications, state.
+    async fn run_check(&self, checker: &Checker, config: &Config) -> Arc<CheckReport> {
+        self.update(|s| {
+            s.phase = Phase::Checking;
+            s.progress = Some(Progress { checked: 0, total: 0 });
+            s.error = None;
+        });
+        let request = CheckRequest {
+            engines: inventory(&engines_to_watch(config, &[])).await,
+            images: Vec::new(),
+        };
+        let progress = |p: Progress| self.update(|s| s.progress = Some(p));
+        let report = Arc::new(checker.check(request, &progress).await);
+
+        let new_updates = match self.record(&report, config) {
+            Ok(new_updates) => new_updates,
+            Err(error) => {
+                tracing::warn!("cannot record the check in the store: {error}");
+                self.update(|s| s.error = Some(ErrorInfo::of(&error)));
+                Vec::new()
+            }
+        };
+        self.update(|s| {
+            s.last_check_at = Some(report.checked_at);
+            s.updates = report.summary.updates;
+            s.report = Some(report.clone());
+        });
+        if !new_updates.is_empty() {
+            self.shared.events.new_updates(&new_updates);
+        }
+        report
+    }
+
+    fn record(&self, report: &CheckReport, config: &Config) -> Result<Vec<NewUpdate>, crate::store::StoreError> {
+        let mut store = Store::open(&self.shared.paths.database)?;
+        store.record_check(&report.summary, &report.containers)?;
+        notifications::new_updates(&store, report, config)
+    }
+}

@@ -1,0 +1,134 @@
+//! Which updates are new enough to announce: each version is notified once, remembered in the
+//! store across restarts, and only for the kinds the configuration asks for.
+
+use serde::Serialize;
+
+use crate::checker::{short_digest, CheckReport, ContainerResult, Status};
+use crate::config::Config;
+use crate::store::{NotifiedKey, Store, StoreError};
+use crate::version::UpdateKind;
+
+/// More new updates than this in one check get one summary notification instead of one each.
+pub const SUMMARY_THRESHOLD: usize = 3;
+
+/// A newly found update, worth one notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewUpdate {
+    pub container_id: Option<String>,
+    /// The container's display name (or its name).
+    pub name: String,
+    pub image: String,
+    pub current: String,
+    pub new: String,
+    pub kind: UpdateKind,
+}
+
+/// The updates of `report` the user has not been told about, marking them as told.
+pub fn new_updates(store: &Store, report: &CheckReport, config: &Config) -> Result<Vec<NewUpdate>, StoreError> {
+    let mut new_updates = Vec::new();
+    for result in &report.containers {
+        let Some(update) = result
+            .update
+            .as_ref()
+            .filter(|_| result.status == Status::UpdateAvailable)
+        else {
+            continue;
+        };
+        if !config.notifications.notifies(update.kind) {
+            continue;
+        }
+        let Some(key) = notified_key(result) else { continue };
+        if store.mark_notified(&key)? {
+            new_updates.push(NewUpdate {
+                container_id: result.id.clone(),
+                name: result.title().to_string(),
+                image: result.image.clone(),
+                current: result.current_version().unwrap_or_else(|| result.image.clone()),
+                new: update.tag.clone().unwrap_or_else(|| match update.digest.as_deref() {
+                    Some(digest) => format!("new digest {}", short_digest(digest).trim_start_matches("sha256:")),
+                    None => "a new digest".to_string(),
+                }),
+                kind: update.kind,
+            });
+        }
+    }
+    Ok(new_updates)
+}
+
+/// A version is notified once: a tag update keys on the image and the new tag; a digest update
+/// of a floating tag on the image, the tag and the new digest. `None` without an upstream.
+pub fn notified_key(result: &ContainerResult) -> Option<NotifiedKey> {
+    let upstream = result.upstream.as_ref()?;
+    let update = result.update.as_ref();
+    let is_tag_update = update.is_some_and(|u| u.kind != UpdateKind::Digest && u.tag.is_some());
+    Some(NotifiedKey {
+        upstream: if is_tag_update {
+            upstream.name()
+        } else {
+            upstream.to_string()
+        },
+        platform: result.platform.as_ref().map(ToString::to_string).unwrap_or_default(),
+        tag: if is_tag_update {
+            update.and_then(|u| u.tag.clone())
+        } else {
+            None
+        },
+        digest: if is_tag_update {
+            None
+        } else {
+            update.and_then(|u| u.digest.clone())
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::Update;
+
+    fn result(upstream: &str, update: Update) -> ContainerResult {
+        ContainerResult {
+            engine: Some("local".into()),
+            id: Some("abc".into()),
+            name: Some("web".into()),
+            image: upstream.into(),
+            upstream: Some(upstream.parse().unwrap()),
+            via: None,
+            platform: Some("linux/amd64".parse().unwrap()),
+            local_digest: Some("sha256:aaa".into()),
+            status: Status::UpdateAvailable,
+            update: Some(update),
+            explanation: String::new(),
+            error: None,
+            checked_at: std::time::SystemTime::UNIX_EPOCH,
+            display_name: None,
+            release_notes: None,
+        }
+    }
+
+    #[test]
+    fn a_tag_update_is_keyed_by_image_and_new_tag_so_it_is_notified_once() {
+        let update = Update {
+            kind: UpdateKind::Patch,
+            tag: Some("1.25.4".into()),
+            digest: Some("sha256:bbb".into()),
+        };
+        let key = notified_key(&result("docker.io/library/nginx:1.25.3", update)).unwrap();
+        assert_eq!(key.upstream, "docker.io/library/nginx");
+        assert_eq!(key.tag.as_deref(), Some("1.25.4"));
+        assert_eq!(key.digest, None);
+        assert_eq!(key.platform, "linux/amd64");
+    }
+
+    #[test]
+    fn a_digest_update_is_keyed_by_tag_and_new_digest() {
+        let update = Update {
+            kind: UpdateKind::Digest,
+            tag: None,
+            digest: Some("sha256:ccc".into()),
+        };
+        let key = notified_key(&result("docker.io/library/nginx:latest", update)).unwrap();
+        assert_eq!(key.upstream, "docker.io/library/nginx:latest");
+        assert_eq!(key.digest.as_deref(), Some("sha256:ccc"));
+    }
+}

@@ -1,0 +1,263 @@
+//! What the window and the tray show: the monitor's state as one typed view, serialized here and
+//! nowhere else, and the tray's status and words derived from it.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::ser::SerializeStruct as _;
+use serde::{Serialize, Serializer};
+
+use crate::checker::report::{ResultJson, SummaryJson};
+use crate::checker::{CheckReport, ContainerResult, Progress, Status};
+use crate::error::ErrorInfo;
+
+/// What the service is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Idle,
+    Checking,
+    Paused,
+    /// The last check could reach no registry or engine; retrying with backoff.
+    Offline,
+}
+
+/// The tray icon's state: one glance says it all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrayStatus {
+    UpToDate,
+    Updates,
+    Errors,
+    Checking,
+    Paused,
+}
+
+/// Everything the window and the tray show, serialized as the window's `AppState`.
+#[derive(Debug, Clone)]
+pub struct MonitorState {
+    pub phase: Phase,
+    pub tray: TrayStatus,
+    pub progress: Option<Progress>,
+    pub last_check_at: Option<SystemTime>,
+    pub next_check_at: Option<SystemTime>,
+    /// The latest check (shared: the state is cloned on every progress tick).
+    pub report: Option<Arc<CheckReport>>,
+    pub updates: u64,
+    pub error: Option<ErrorInfo>,
+}
+
+impl Default for MonitorState {
+    fn default() -> Self {
+        MonitorState {
+            phase: Phase::Idle,
+            tray: TrayStatus::UpToDate,
+            progress: None,
+            last_check_at: None,
+            next_check_at: None,
+            report: None,
+            updates: 0,
+            error: None,
+        }
+    }
+}
+
+impl MonitorState {
+    /// The tray's status: checking first, then updates, paused, errors, else up to date.
+    pub fn tray_status(&self, paused: bool) -> TrayStatus {
+        if self.phase == Phase::Checking {
+            TrayStatus::Checking
+        } else if self.updates > 0 {
+            TrayStatus::Updates
+        } else if paused {
+            TrayStatus::Paused
+        } else if self.phase == Phase::Offline
+            || self.error.is_some()
+            || self.report.as_ref().is_some_and(|r| r.has_errors())
+        {
+            TrayStatus::Errors
+        } else {
+            TrayStatus::UpToDate
+        }
+    }
+
+    /// The tray icon's tooltip.
+    pub fn tooltip(&self) -> String {
+        match self.tray {
+            TrayStatus::Checking => match self.progress {
+                Some(p) if p.total > 0 => format!("Tidewatch — checking {} of {}", p.checked, p.total),
+                _ => "Tidewatch — checking…".to_string(),
+            },
+            TrayStatus::Updates if self.updates == 1 => "Tidewatch — 1 update available".to_string(),
+            TrayStatus::Updates => format!("Tidewatch — {} updates available", self.updates),
+            TrayStatus::Errors => "Tidewatch — some checks failed".to_string(),
+            TrayStatus::Paused => "Tidewatch — checks paused".to_string(),
+            TrayStatus::UpToDate => "Tidewatch — everything is up to date".to_string(),
+        }
+    }
+
+    /// The tray menu's first item.
+    pub fn updates_label(&self) -> String {
+        match self.updates {
+            0 => "No updates available".to_string(),
+            1 => "1 update available".to_string(),
+            n => format!("{n} updates available"),
+        }
+    }
+
+    /// The tray menu's "Last check: …" item, once a check ran (UTC, to the second).
+    pub fn last_check_label(&self) -> Option<String> {
+        let at = self.last_check_at?;
+        let text = humantime::format_rfc3339_seconds(at).to_string();
+        Some(format!("Last check: {}", text.replace('T', " ").trim_end_matches('Z')))
+    }
+
+    /// Whether the tray's "Pause checks" is ticked.
+    pub fn is_paused(&self) -> bool {
+        self.tray == TrayStatus::Paused || self.phase == Phase::Paused
+    }
+}
+
+fn rfc3339_seconds(time: &Option<SystemTime>) -> Option<String> {
+    time.map(|t| humantime::format_rfc3339_seconds(t).to_string())
+}
+
+impl Serialize for MonitorState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut state = serializer.serialize_struct("AppState", 8)?;
+        state.serialize_field("phase", &self.phase)?;
+        state.serialize_field("tray", &self.tray)?;
+        state.serialize_field("progress", &self.progress)?;
+        state.serialize_field("last_check_at", &rfc3339_seconds(&self.last_check_at))?;
+        state.serialize_field("next_check_at", &rfc3339_seconds(&self.next_check_at))?;
+        state.serialize_field("report", &self.report.as_deref().map(ReportView))?;
+        state.serialize_field("updates", &self.updates)?;
+        state.serialize_field("error", &self.error)?;
+        state.end()
+    }
+}
+
+/// The report as the window shows it: the CLI's document, each container with what the window
+/// needs on top, so the window never parses a reference itself.
+struct ReportView<'a>(&'a CheckReport);
+
+impl Serialize for ReportView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let report = self.0;
+        let containers: Vec<ContainerView<'_>> = report.containers.iter().map(ContainerView::of).collect();
+        let mut state = serializer.serialize_struct("Report", 4)?;
+        state.serialize_field(
+            "checked_at",
+            &humantime::format_rfc3339_millis(report.checked_at).to_string(),
+        )?;
+        state.serialize_field("engines", &report.engines)?;
+        state.serialize_field("containers", &containers)?;
+        state.serialize_field("summary", &SummaryJson(&report.summary))?;
+        state.end()
+    }
+}
+
+#[derive(Serialize)]
+struct ContainerView<'a> {
+    #[serde(flatten)]
+    result: ResultJson<'a>,
+    /// The digest the registry serves for what runs (up to date) or for the update.
+    remote_digest: Option<&'a str>,
+    display_name: Option<&'a str>,
+    release_notes: Option<&'a str>,
+    /// The version running, as people read it (tag, short digest, `latest`).
+    current_version: Option<String>,
+    /// The registry a login would be for (the credentials form's prefill).
+    registry: Option<&'a str>,
+}
+
+impl<'a> ContainerView<'a> {
+    fn of(result: &'a ContainerResult) -> ContainerView<'a> {
+        let remote_digest = match (result.status, &result.update) {
+            (Status::UpdateAvailable, Some(update)) => update.digest.as_deref(),
+            (Status::UpToDate, _) => result.local_digest.as_deref(),
+            _ => None,
+        };
+        ContainerView {
+            result: ResultJson(result),
+            remote_digest,
+            display_name: result.display_name.as_deref(),
+            release_notes: result.release_notes.as_deref(),
+            current_version: result.current_version(),
+            registry: result.registry(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::report::{CheckSummary, EngineReport, EngineStatus};
+
+    fn state() -> MonitorState {
+        MonitorState::default()
+    }
+
+    #[test]
+    fn the_tray_shows_updates_before_errors_and_checking_before_all() {
+        let mut state = state();
+        assert_eq!(state.tray_status(false), TrayStatus::UpToDate);
+        state.phase = Phase::Offline;
+        assert_eq!(state.tray_status(false), TrayStatus::Errors);
+        state.updates = 2;
+        assert_eq!(state.tray_status(false), TrayStatus::Updates);
+        state.phase = Phase::Checking;
+        assert_eq!(state.tray_status(false), TrayStatus::Checking);
+        state.phase = Phase::Idle;
+        state.updates = 0;
+        assert_eq!(state.tray_status(true), TrayStatus::Paused);
+    }
+
+    #[test]
+    fn an_engine_that_did_not_answer_turns_the_tray_red() {
+        let mut state = state();
+        state.report = Some(Arc::new(CheckReport {
+            checked_at: SystemTime::UNIX_EPOCH,
+            engines: vec![EngineReport {
+                name: "remote".into(),
+                endpoint: "tcp://remote:2375".into(),
+                status: EngineStatus::Unreachable,
+                error: None,
+            }],
+            containers: Vec::new(),
+            summary: CheckSummary {
+                started_at: SystemTime::UNIX_EPOCH,
+                duration_ms: 0,
+                containers: 0,
+                images: 0,
+                updates: 0,
+                errors: 0,
+                requests: 0,
+            },
+        }));
+        assert_eq!(state.tray_status(false), TrayStatus::Errors);
+    }
+
+    #[test]
+    fn the_window_gets_the_document_fields_and_its_extras_typed() {
+        let mut state = state();
+        state.last_check_at = Some(SystemTime::UNIX_EPOCH);
+        let mut report = crate::checker::report::tests::report();
+        report.containers[0].update.as_mut().unwrap().digest = Some("sha256:bbb".into());
+        state.report = Some(Arc::new(report));
+        let json = serde_json::to_value(&state).unwrap();
+        assert_eq!(json["last_check_at"], "1970-01-01T00:00:00Z");
+        let c = &json["report"]["containers"][0];
+        assert_eq!(c["upstream"], "docker.io/library/nginx:1.25.3");
+        assert_eq!(c["platform"], "linux/amd64");
+        assert_eq!(c["current_version"], "1.25.3");
+        assert_eq!(c["registry"], "docker.io");
+        assert_eq!(c["remote_digest"], "sha256:bbb");
+        assert_eq!(c["display_name"], "Web");
+        assert_eq!(c["release_notes"], "https://example.com");
+        assert_eq!(
+            state.last_check_label().as_deref(),
+            Some("Last check: 1970-01-01 00:00:00")
+        );
+    }
+}
