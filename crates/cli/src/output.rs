@@ -56,7 +56,7 @@ fn details(result: &ContainerResult) -> String {
     String::new()
 }
 
-/// Prints the table, then each explanation for verdicts that need one, then the summary line.
+/// Prints the table, then the summary line.
 pub fn print_report(report: &CheckReport, style: Style) {
     let headers = ["CONTAINER", "IMAGE", "STATUS", "UPDATE / REASON"];
     let rows: Vec<[String; 4]> = report

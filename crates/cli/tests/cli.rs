@@ -51,15 +51,3 @@ fn engines_reports_an_unreachable_engine_and_exits_2() {
         "{text}"
     );
 }
-
-#[test]
-fn engines_lists_the_lab_engine_with_its_negotiated_api_version() {
-    let lab = tidewatch_lab::Lab::require();
-    let out = tidewatch()
-        .args(["engines", "--engine", lab.docker_host()])
-        .output()
-        .expect("run tidewatch engines");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("ok (API 1."), "{text}");
-}

@@ -1,4 +1,4 @@
-//! The configuration file (SPEC §7): one TOML file shared by the app and the CLI, read strictly and written atomically.
+//! The configuration file (docs/config.md): one TOML file shared by the app and the CLI, read strictly and written atomically.
 //!
 //! The file is edited both by hand and by the app's settings view, so reading is strict (unknown
 //! keys are errors that name them, with line and column) and writing is careful: a temporary file
@@ -542,11 +542,6 @@ impl ConfigStore {
         }
     }
 
-    /// A store at `config_path(explicit)`.
-    pub fn at_default_path(explicit: Option<&Path>) -> Result<Self, ConfigError> {
-        Ok(ConfigStore::new(config_path(explicit)?))
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -704,7 +699,7 @@ mod tests {
     use super::*;
     use crate::mirror::QueryPolicy;
 
-    const SPEC_EXAMPLE: &str = r#"[schedule]
+    const DOCUMENTED_EXAMPLE: &str = r#"[schedule]
 interval = "6h"            # humantime
 jitter = "10m"
 
@@ -781,7 +776,7 @@ query = "upstream-first"                    # or "mirror-first", "mirror-only"
 
     #[test]
     fn spec_example_parses() {
-        let config = parse(SPEC_EXAMPLE).unwrap();
+        let config = parse(DOCUMENTED_EXAMPLE).unwrap();
         assert_eq!(config.schedule.interval, Duration::from_secs(6 * 3600));
         assert_eq!(config.schedule.jitter, Duration::from_secs(600));
         assert_eq!(config.engines.len(), 1);
@@ -1020,12 +1015,12 @@ exclude = "beta"
     fn saving_an_invalid_config_is_refused_and_the_file_is_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
-        fs::write(&path, SPEC_EXAMPLE).unwrap();
+        fs::write(&path, DOCUMENTED_EXAMPLE).unwrap();
         let mut config = full_config();
         config.schedule.interval = Duration::ZERO;
         let error = config.save(&path).unwrap_err();
         assert_eq!(error.code(), "config_invalid");
-        assert_eq!(fs::read_to_string(&path).unwrap(), SPEC_EXAMPLE);
+        assert_eq!(fs::read_to_string(&path).unwrap(), DOCUMENTED_EXAMPLE);
     }
 
     #[cfg(unix)]
@@ -1045,7 +1040,7 @@ exclude = "beta"
     fn store_keeps_the_last_good_config_on_a_bad_edit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
-        fs::write(&path, SPEC_EXAMPLE).unwrap();
+        fs::write(&path, DOCUMENTED_EXAMPLE).unwrap();
         let mut store = ConfigStore::new(&path);
         let first = store.load();
         assert!(first.error.is_none());

@@ -17,8 +17,6 @@ use crate::error::Coded;
 /// The keyring service name Tidewatch stores its entries under (one entry per registry host).
 pub const DEFAULT_KEYRING_SERVICE: &str = "tidewatch";
 
-/// Docker Hub's key in `config.json` (`docker login` writes this legacy v1 URL).
-
 /// A secret (password or token) whose Debug and Display print `***`, so that a credential can be
 /// logged or put in an error without leaking it.
 #[derive(Clone, PartialEq, Eq)]
@@ -188,7 +186,7 @@ impl ChainProvider {
         ChainProvider { providers }
     }
 
-    /// SPEC §5's order: the OS keyring (Tidewatch's own entries), then the Docker config, then
+    /// The order of docs/registry-auth.md#credentials: the OS keyring (Tidewatch's own entries), then the Docker config, then
     /// anonymous (no credential).
     pub fn standard() -> Self {
         ChainProvider::new(vec![
@@ -375,12 +373,14 @@ impl DockerConfigProvider {
     }
 
     /// Looks for `docker-credential-*` programs in `dir` before `PATH`.
-    pub fn with_helper_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+    #[cfg(test)]
+    fn with_helper_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.helper_dir = Some(dir.into());
         self
     }
 
-    pub fn with_helper_timeout(mut self, timeout: std::time::Duration) -> Self {
+    #[cfg(test)]
+    fn with_helper_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.helper_timeout = timeout;
         self
     }

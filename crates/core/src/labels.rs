@@ -1,4 +1,4 @@
-//! Container labels (SPEC §7) read into a per-container watch policy: Tidewatch's own, What's Up Docker's and Diun's.
+//! Container labels (docs/config.md#container-labels) read into a per-container watch policy: Tidewatch's own, What's Up Docker's and Diun's.
 //!
 //! Honouring the labels of What's Up Docker (`wud.*`) and Diun (`diun.*`) lets users switch
 //! without relabelling. Where several tools' labels say the same thing, Tidewatch's own win, then

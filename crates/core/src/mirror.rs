@@ -1,4 +1,4 @@
-//! Mirror resolution (SPEC §4): from the name a container was pulled by to the upstream image and the endpoints to ask.
+//! Mirror resolution (docs/mirrors.md): from the name a container was pulled by to the upstream image and the endpoints to ask.
 //!
 //! Containers are often created from a mirror's name (`docker.m.daocloud.io/library/nginx`,
 //! `harbor.corp/dockerhub/nginx`). Updates are a property of the upstream image, so the check
@@ -111,13 +111,6 @@ pub struct Resolution {
     pub endpoints: Vec<Endpoint>,
     /// How the resolution was reached, one human line per step (`tidewatch explain`).
     pub steps: Vec<String>,
-}
-
-impl Resolution {
-    /// Whether the container's name was a mirror's (the upstream differs from it).
-    pub fn is_mirrored(&self, created_as: &Reference) -> bool {
-        self.upstream.name() != created_as.name()
-    }
 }
 
 /// A `host` or `host/path` prefix, validated and normalized.
@@ -643,7 +636,6 @@ mod tests {
             assert_eq!(res.upstream, reference, "{input}");
             assert_eq!(res.endpoints.len(), 1, "{input}");
             assert!(res.endpoints[0].is_upstream());
-            assert!(!res.is_mirrored(&reference));
         }
     }
 

@@ -284,7 +284,7 @@ impl Store {
     }
 
     /// The schema version (`PRAGMA user_version`).
-    pub fn schema_version(&self) -> Result<u32, StoreError> {
+    fn schema_version(&self) -> Result<u32, StoreError> {
         self.conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(|e| self.query_error(e))

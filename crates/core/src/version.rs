@@ -1,4 +1,4 @@
-//! Tag versioning (SPEC §3): which tags are version-like, which tags may replace the current one, how they order.
+//! Tag versioning (docs/tags.md): which tags are version-like, which tags may replace the current one, how they order.
 //!
 //! Registries know nothing of versions; tags are free text. The rules here are deliberately
 //! conservative, because a false "update available" costs users' trust: a candidate must share the

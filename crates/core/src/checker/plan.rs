@@ -397,7 +397,7 @@ fn container_identity(engine: &str, container: &ContainerImage, policy: LabelPol
 }
 
 /// The upstream with its tag written out (`latest` when the reference had neither tag nor
-/// digest), as SPEC §6's `upstream` always carries a tag or a digest.
+/// digest), as the document's `upstream` always carries a tag or a digest (docs/cli.md#containers).
 pub(super) fn with_tag(reference: &Reference) -> Reference {
     if reference.tag().is_some() || reference.digest().is_some() {
         return reference.clone();

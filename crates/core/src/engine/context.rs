@@ -34,13 +34,6 @@ pub fn docker_config_dir() -> Option<PathBuf> {
     }
 }
 
-/// The contexts in the default Docker config dir (see [`docker_config_dir`]).
-pub fn discover_default_contexts() -> Vec<EngineSpec> {
-    docker_config_dir()
-        .map(|dir| discover_contexts(&dir))
-        .unwrap_or_default()
-}
-
 /// Every context under `docker_config_dir` with a Docker endpoint, sorted by name, with the TLS
 /// files the context stored. A context that cannot be read is logged and skipped: one broken
 /// context must not hide the others. The implicit `default` context is not on disk and is not

@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::error::{self, Coded};
 use crate::platform::Platform;
 
-pub use context::{current_context, discover_contexts, discover_default_contexts, docker_config_dir};
+pub use context::docker_config_dir;
 pub use events::EngineEvent;
 pub use host::{local_candidates, EngineOrigin, EngineSpec, HostUrl};
 pub use targets::{engines_to_watch, test_engine, EngineInfo, EngineTarget};

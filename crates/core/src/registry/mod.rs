@@ -27,7 +27,7 @@ pub use pool::RegistryPool;
 pub use tags::TagList;
 pub use transport::{retry_after, RateLimit, RequestCounts, RequestKind};
 
-/// Per-registry settings (SPEC §7's `[[registries]]`, plus limits).
+/// Per-registry settings (docs/config.md#registries, plus limits).
 #[derive(Debug, Clone)]
 pub struct RegistrySettings {
     /// Plain HTTP (loopback registries always may use it, as Docker allows).
@@ -46,7 +46,7 @@ pub struct RegistrySettings {
     pub max_retry_wait: Duration,
     /// First backoff when a 429/503 has no `Retry-After`; doubled per retry.
     pub retry_base: Duration,
-    /// Requests in flight at once to this registry (SPEC §1: bounded per registry).
+    /// Requests in flight at once to this registry (docs/check.md#work-sharing-and-request-bounds).
     pub max_concurrent: usize,
 }
 

@@ -1,7 +1,7 @@
 //! One client per registry, shared by every check, so each registry is pinged once, its tokens
 //! are reused and its requests are counted (and bounded) in one place.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{RegistryClient, RegistryError, RegistrySettings, RequestCounts};
@@ -69,14 +69,6 @@ impl RegistryPool {
             .values()
             .map(|c| c.request_counts())
             .fold(RequestCounts::default(), |a, b| a + b)
-    }
-
-    /// Requests made, per registry.
-    pub fn request_counts_by_registry(&self) -> BTreeMap<String, RequestCounts> {
-        super::lock(&self.clients)
-            .iter()
-            .map(|(name, c)| (name.clone(), c.request_counts()))
-            .collect()
     }
 }
 

@@ -37,7 +37,7 @@ pub fn parse_challenges<'a>(headers: impl IntoIterator<Item = &'a str>) -> Vec<C
     headers.into_iter().flat_map(parse_header).collect()
 }
 
-/// The challenge to answer: Bearer, then Basic (SPEC §5). `None` when only schemes we do not
+/// The challenge to answer: Bearer, then Basic (docs/registry-auth.md#choosing-a-challenge). `None` when only schemes we do not
 /// speak (Negotiate, Digest, …) are offered, or none at all.
 pub fn choose(challenges: &[Challenge]) -> Option<&Challenge> {
     challenges
@@ -197,7 +197,7 @@ mod tests {
         }
     }
 
-    // SPEC §5's vectors.
+    // The examples of docs/registry-auth.md#examples.
 
     #[test]
     fn docker_hub_bearer_has_realm_and_service() {

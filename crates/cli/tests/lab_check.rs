@@ -1,10 +1,10 @@
-//! `tidewatch check` end to end on the lab (SPEC §2, §6): containers on the lab engine cover every
+//! `tidewatch check` end to end on the lab (docs/check.md#verdicts, docs/cli.md#the-json-document): containers on the lab engine cover every
 //! verdict and the JSON reports each one correctly; exit codes; login, logout and explain.
 
 mod common;
 
 use std::io::Write as _;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use common::*;
 use serde_json::Value;
@@ -409,7 +409,7 @@ fn image_checks_come_in_the_order_given_with_null_engine_fields() {
     expected.sort();
     let mut keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
     keys.sort();
-    assert_eq!(keys, expected, "exactly SPEC §6's fields");
+    assert_eq!(keys, expected, "exactly the fields of docs/cli.md#containers");
 }
 
 #[test]
@@ -544,7 +544,7 @@ fn mirror_only_never_asks_the_upstream() {
     assert!(!r["explanation"].as_str().unwrap().contains("did not answer"), "{r:#}");
 }
 
-/// SPEC §4: when the mirror a container was pulled through still serves the old digest while
+/// docs/check.md#a-mirror-that-is-behind: when the mirror a container was pulled through still serves the old digest while
 /// the upstream has a new one, the mirror is behind; that is reported, not an update. Two
 /// repositories of the open registry play mirror and upstream (a `host/path` prefix rule).
 #[tokio::test]
@@ -622,4 +622,16 @@ fn an_unreachable_engine_does_not_stop_the_others() {
         .unwrap()
         .iter()
         .all(|c| c["engine"] == lab.docker_host()));
+}
+
+#[test]
+fn engines_lists_the_lab_engine_with_its_negotiated_api_version() {
+    let lab = Lab::require();
+    let out = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+        .args(["engines", "--engine", lab.docker_host()])
+        .output()
+        .expect("run tidewatch engines");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("ok (API 1."), "{text}");
 }
