@@ -27,6 +27,14 @@ pub const CONFIG_FILE_NAME: &str = "config.toml";
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(6 * 60 * 60);
 const DEFAULT_JITTER: Duration = Duration::from_secs(10 * 60);
 
+/// What `[schedule]` accepts: a check at most every minute, at least once a year; jitter up to a
+/// year. Beyond that the timer arithmetic would be meaningless (docs/config.md#schedule).
+const INTERVAL_BOUNDS: (Duration, Duration) = (Duration::from_secs(60), Duration::from_secs(365 * 24 * 3600));
+const MAX_JITTER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// What `[deadlines]` accepts: from a second to a day.
+const DEADLINE_BOUNDS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+
 /// Engine host schemes Tidewatch can connect to (what bollard supports on all platforms we ship).
 const ENGINE_SCHEMES: &[&str] = &["unix", "tcp", "https", "ssh"];
 
@@ -59,6 +67,52 @@ pub struct Config {
     pub notifications: Notifications,
     #[serde(default, skip_serializing_if = "TagFilters::is_empty")]
     pub tags: TagFilters,
+    #[serde(default, skip_serializing_if = "Deadlines::is_default")]
+    pub deadlines: Deadlines,
+}
+
+/// `[deadlines]`: how long one registry request, one image and one whole check may take before
+/// what is missing becomes `unknown` (docs/reliability.md#deadlines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deadlines {
+    /// One request, connection to last byte of the body.
+    #[serde(default = "default_request_deadline", with = "humantime_serde")]
+    pub request: Duration,
+    /// One image (its HEAD, tag list pages, manifests, retries).
+    #[serde(default = "default_image_deadline", with = "humantime_serde")]
+    pub image: Duration,
+    /// One whole check.
+    #[serde(default = "default_check_deadline", with = "humantime_serde")]
+    pub check: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            request: default_request_deadline(),
+            image: default_image_deadline(),
+            check: default_check_deadline(),
+        }
+    }
+}
+
+impl Deadlines {
+    fn is_default(&self) -> bool {
+        *self == Deadlines::default()
+    }
+}
+
+fn default_request_deadline() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_image_deadline() -> Duration {
+    Duration::from_secs(3 * 60)
+}
+
+fn default_check_deadline() -> Duration {
+    Duration::from_secs(15 * 60)
 }
 
 /// `[schedule]`: how often the app checks, with random jitter so a fleet of laptops does not
@@ -189,8 +243,12 @@ impl TagFilters {
 /// A configuration that parses but cannot be used, with what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidConfig {
-    #[error("[schedule] interval must be longer than 0s; write e.g. interval = \"6h\"")]
-    ZeroInterval,
+    #[error("[schedule] interval must be between 1m and 1year; write e.g. interval = \"6h\"")]
+    IntervalOutOfRange,
+    #[error("[schedule] jitter must be at most 1year; write e.g. jitter = \"10m\"")]
+    JitterOutOfRange,
+    #[error("[deadlines] {name} must be between 1s and 1day")]
+    DeadlineOutOfRange { name: &'static str },
     #[error("engine #{index} has an empty name; give every [[engines]] entry a name")]
     EmptyEngineName { index: usize },
     #[error("two engines are named {name:?}; engine names must be unique")]
@@ -343,8 +401,21 @@ impl Config {
     /// Checks what the types cannot: engine hosts, unique names, a positive interval, usable
     /// mirror rules and tag regexes.
     pub fn validate(&self) -> Result<(), InvalidConfig> {
-        if self.schedule.interval.is_zero() {
-            return Err(InvalidConfig::ZeroInterval);
+        let within = |value: Duration, (low, high): (Duration, Duration)| low <= value && value <= high;
+        if !within(self.schedule.interval, INTERVAL_BOUNDS) {
+            return Err(InvalidConfig::IntervalOutOfRange);
+        }
+        if self.schedule.jitter > MAX_JITTER {
+            return Err(InvalidConfig::JitterOutOfRange);
+        }
+        for (name, value) in [
+            ("request", self.deadlines.request),
+            ("image", self.deadlines.image),
+            ("check", self.deadlines.check),
+        ] {
+            if !within(value, DEADLINE_BOUNDS) {
+                return Err(InvalidConfig::DeadlineOutOfRange { name });
+            }
         }
         let mut names = HashSet::new();
         for (index, engine) in self.engines.iter().enumerate() {
@@ -382,19 +453,31 @@ impl Config {
         self.registries.iter().find(|r| r.host.eq_ignore_ascii_case(host))
     }
 
+    /// The client settings every registry starts from: the defaults with `[deadlines] request`.
+    pub fn default_registry_settings(&self) -> RegistrySettings {
+        RegistrySettings {
+            timeout: self.deadlines.request,
+            ..RegistrySettings::default()
+        }
+    }
+
     /// The client settings for `host`: its `[[registries]]` entry, else the defaults.
     pub fn registry_settings(&self, host: &str) -> RegistrySettings {
-        self.registry(host).map(RegistryConfig::settings).unwrap_or_default()
+        let defaults = self.default_registry_settings();
+        match self.registry(host) {
+            Some(registry) => registry.settings(&defaults),
+            None => defaults,
+        }
     }
 }
 
 impl RegistryConfig {
-    /// What this entry sets on a registry client (plain HTTP, CA certificate).
-    pub fn settings(&self) -> RegistrySettings {
+    /// What this entry sets on a registry client (plain HTTP, CA certificate) over `defaults`.
+    pub fn settings(&self, defaults: &RegistrySettings) -> RegistrySettings {
         RegistrySettings {
             insecure: self.insecure,
             ca_cert: self.ca_cert.clone(),
-            ..RegistrySettings::default()
+            ..defaults.clone()
         }
     }
 }
@@ -744,6 +827,11 @@ query = "upstream-first"                    # or "mirror-first", "mirror-only"
                     tls_key: Some("/certs/key.pem".into()),
                 },
             ],
+            deadlines: Deadlines {
+                request: Duration::from_secs(20),
+                image: Duration::from_secs(60),
+                check: Duration::from_secs(600),
+            },
             registries: vec![RegistryConfig {
                 host: "registry.corp.example:5000".into(),
                 insecure: true,
@@ -901,7 +989,12 @@ exclude = "beta"
     #[test]
     fn validation_rejects_what_cannot_work() {
         let cases: &[(&str, &str)] = &[
-            ("[schedule]\ninterval = \"0s\"\n", "longer than 0s"),
+            ("[schedule]\ninterval = \"0s\"\n", "between 1m and 1year"),
+            ("[schedule]\ninterval = \"10s\"\n", "between 1m and 1year"),
+            ("[schedule]\ninterval = \"500years\"\n", "between 1m and 1year"),
+            ("[schedule]\njitter = \"2years\"\n", "jitter must be at most 1year"),
+            ("[deadlines]\nrequest = \"0s\"\n", "request must be between 1s and 1day"),
+            ("[deadlines]\ncheck = \"3days\"\n", "check must be between 1s and 1day"),
             (
                 "[[engines]]\nname = \"x\"\nhost = \"ftp://x\"\n",
                 "Tidewatch cannot connect to",

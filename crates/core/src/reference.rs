@@ -377,7 +377,7 @@ fn parse(input: &str) -> Result<Reference, ReferenceError> {
 }
 
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`, Docker's tag grammar.
-fn is_valid_tag(tag: &str) -> bool {
+pub(crate) fn is_valid_tag(tag: &str) -> bool {
     let mut chars = tag.chars();
     match chars.next() {
         Some(c) if c.is_ascii_alphanumeric() || c == '_' => {}

@@ -15,22 +15,22 @@ pub mod result;
 mod verdict;
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, Deadlines};
 use crate::credentials::ChainProvider;
 use crate::engine::EngineError;
 use crate::error::{Coded, ErrorInfo};
 use crate::mirror::{MirrorError, MirrorResolver, MirrorRule};
-use crate::registry::{RegistryPool, RegistrySettings};
+use crate::registry::RegistryPool;
 use crate::version::{TagFilter, TagFilterError};
 
 pub use report::{CheckReport, CheckSummary, EngineReport, EngineStatus};
 pub use request::{inventory, CheckRequest, EngineInventory, ImageTarget};
-pub use result::{short_digest, CheckFailure, ContainerResult, Status, Update, Via};
+pub use result::{short_digest, CheckFailure, ContainerResult, DeadlineScope, Status, Update, Via};
 
 /// Plan groups (distinct upstream images) in flight at once; each registry bounds its own share.
 const CONCURRENCY: usize = 16;
@@ -65,6 +65,7 @@ pub struct Checker {
     pool: Arc<RegistryPool>,
     rules: Vec<MirrorRule>,
     tag_filter: TagFilter,
+    deadlines: Deadlines,
 }
 
 impl std::fmt::Debug for Checker {
@@ -84,6 +85,7 @@ impl Checker {
             pool,
             rules: config.mirrors.clone(),
             tag_filter: config.tags.filter()?,
+            deadlines: config.deadlines,
         })
     }
 
@@ -141,14 +143,29 @@ impl Checker {
         let mut checked = slots.iter().filter(|s| s.is_some()).count();
         progress(Progress { checked, total });
 
+        // Deadlines (docs/reliability.md#deadlines): an image that takes longer than its own, or
+        // is still waiting when the whole check's runs out, is `unknown` saying so; every other
+        // image keeps its verdict.
+        let Deadlines { image, check, .. } = self.deadlines;
+        let check_deadline = tokio::time::Instant::now() + check;
+        let mut unfinished: Vec<Option<ContainerResult>> = vec![None; total];
+        let out_of_time = CheckFailure::Deadline {
+            scope: DeadlineScope::Check,
+            after: check,
+        };
+        for group in &plan.groups {
+            for (position, result) in verdict::failed_results(group, &out_of_time, checked_at) {
+                unfinished[position] = Some(result);
+            }
+        }
         let tags = verdict::TagCache::default();
         let mut finished = futures_util::stream::iter(plan.groups)
             .map(|group| {
                 let tags = &tags;
-                async move { verdict::run_group(&self.pool, tags, group, checked_at).await }
+                async move { run_group_within(&self.pool, tags, &group, checked_at, image).await }
             })
             .buffer_unordered(CONCURRENCY);
-        while let Some(results) = finished.next().await {
+        while let Ok(Some(results)) = tokio::time::timeout_at(check_deadline, finished.next()).await {
             for (position, result) in results {
                 slots[position] = Some(result);
                 checked += 1;
@@ -156,6 +173,18 @@ impl Checker {
             progress(Progress { checked, total });
         }
         drop(finished);
+        let mut late = 0;
+        for (slot, fallback) in slots.iter_mut().zip(unfinished) {
+            if slot.is_none() {
+                *slot = fallback;
+                late += 1;
+            }
+        }
+        if late > 0 {
+            tracing::warn!(late, ?check, "check deadline passed");
+            checked += late;
+            progress(Progress { checked, total });
+        }
 
         let containers: Vec<ContainerResult> = slots.into_iter().flatten().collect();
         let count = |status: Status| containers.iter().filter(|r| r.status == status).count() as u64;
@@ -181,12 +210,34 @@ impl Checker {
     }
 }
 
-/// The registry pool a check uses: per-registry settings from `[[registries]]` and the standard
-/// credential chain.
+/// One group under the image deadline: past it, its subjects are `unknown` naming the deadline.
+async fn run_group_within(
+    pool: &RegistryPool,
+    tags: &verdict::TagCache,
+    group: &plan::Group,
+    checked_at: SystemTime,
+    deadline: Duration,
+) -> Vec<(usize, ContainerResult)> {
+    match tokio::time::timeout(deadline, verdict::run_group(pool, tags, group, checked_at)).await {
+        Ok(results) => results,
+        Err(_) => {
+            tracing::warn!(image = %group.upstream, ?deadline, "image deadline passed");
+            let failure = CheckFailure::Deadline {
+                scope: DeadlineScope::Image,
+                after: deadline,
+            };
+            verdict::failed_results(group, &failure, checked_at)
+        }
+    }
+}
+
+/// The registry pool a check uses: per-registry settings from `[[registries]]`, the request
+/// deadline from `[deadlines]`, and the standard credential chain.
 fn registry_pool(config: &Config) -> RegistryPool {
-    let mut pool = RegistryPool::new(RegistrySettings::default()).with_provider(Arc::new(ChainProvider::standard()));
+    let defaults = config.default_registry_settings();
+    let mut pool = RegistryPool::new(defaults.clone()).with_provider(Arc::new(ChainProvider::standard()));
     for registry in &config.registries {
-        pool = pool.with_registry(&registry.host, registry.settings());
+        pool = pool.with_registry(&registry.host, registry.settings(&defaults));
     }
     pool
 }

@@ -195,6 +195,24 @@ pub enum CheckFailure {
     },
     #[error("no registry endpoint to ask")]
     NoEndpoint,
+    #[error("{} did not finish within {} ({}); a registry is answering too slowly or has stalled, and the rest of the check went on without it", match scope {
+        DeadlineScope::Image => "asking the registry about this image",
+        DeadlineScope::Check => "the check",
+    }, humantime::format_duration(*after), match scope {
+        DeadlineScope::Image => "[deadlines] image",
+        DeadlineScope::Check => "[deadlines] check",
+    })]
+    Deadline {
+        scope: DeadlineScope,
+        after: std::time::Duration,
+    },
+}
+
+/// Which deadline ran out (docs/reliability.md#deadlines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineScope {
+    Image,
+    Check,
 }
 
 impl From<RegistryError> for CheckFailure {
@@ -213,12 +231,14 @@ impl Coded for CheckFailure {
             CheckFailure::NoMatchingRepoDigest { .. } => "no_matching_repo_digest",
             CheckFailure::MirrorBehind { .. } => "mirror_behind",
             CheckFailure::NoEndpoint => "no_endpoint",
+            CheckFailure::Deadline { .. } => "deadline",
         }
     }
 
     fn kind(&self) -> ErrorKind {
         match self {
             CheckFailure::Registry { error } => error.kind(),
+            CheckFailure::Deadline { .. } => ErrorKind::NoAnswer,
             _ => ErrorKind::Answered,
         }
     }

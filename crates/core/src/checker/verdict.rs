@@ -9,10 +9,10 @@ use super::plan::{Group, Subject};
 use super::result::{short_digest as short, CheckFailure, ContainerResult, Status, Update, Via};
 use crate::error::{Coded, ErrorInfo};
 use crate::mirror::{Endpoint, EndpointRole};
-use crate::registry::{ManifestDigest, PlatformManifest, RegistryClient, RegistryError, RegistryPool};
+use crate::registry::{ManifestDigest, PlatformManifest, RegistryClient, RegistryError, RegistryPool, TagList};
 use crate::version::{is_version_like, newest_candidate, UpdateKind};
 
-type TagsCell = Arc<tokio::sync::OnceCell<Result<Arc<Vec<String>>, RegistryError>>>;
+type TagsCell = Arc<tokio::sync::OnceCell<Result<Arc<TagList>, RegistryError>>>;
 
 /// Tag lists fetched during one check, by endpoint (`registry/repository`): every tag of a
 /// repository is listed once per check however many groups need it, even concurrently.
@@ -22,19 +22,14 @@ pub(super) struct TagCache {
 }
 
 impl TagCache {
-    async fn tags(&self, client: &RegistryClient, endpoint: &Endpoint) -> Result<Arc<Vec<String>>, RegistryError> {
+    async fn tags(&self, client: &RegistryClient, endpoint: &Endpoint) -> Result<Arc<TagList>, RegistryError> {
         let cell = {
             let mut lists = self.lists.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             lists.entry(endpoint.name()).or_default().clone()
         };
-        cell.get_or_init(|| async {
-            client
-                .list_tags(&endpoint.repository)
-                .await
-                .map(|list| Arc::new(list.tags))
-        })
-        .await
-        .clone()
+        cell.get_or_init(|| async { client.list_tags(&endpoint.repository).await.map(Arc::new) })
+            .await
+            .clone()
     }
 }
 
@@ -60,7 +55,7 @@ struct Answer<'a> {
 pub(super) async fn run_group(
     pool: &RegistryPool,
     tags: &TagCache,
-    group: Group,
+    group: &Group,
     checked_at: SystemTime,
 ) -> Vec<(usize, ContainerResult)> {
     let tag = group.tag().to_string();
@@ -94,7 +89,7 @@ pub(super) async fn run_group(
             .subjects
             .iter()
             .map(|subject| {
-                let result = unreachable_result(&group, subject, &failed, checked_at);
+                let result = unreachable_result(group, subject, &failed, checked_at);
                 (subject.position, subject.identity.finish(result))
             })
             .collect();
@@ -102,10 +97,19 @@ pub(super) async fn run_group(
 
     let tag_list = if is_version_like(&tag) {
         Some(tags.tags(&answer.client, answer.endpoint).await.map(|list| {
-            list.iter()
-                .filter(|t| group.config_filter.allows(t))
-                .cloned()
-                .collect::<Vec<_>>()
+            Tags {
+                tags: list
+                    .tags
+                    .iter()
+                    .filter(|t| group.config_filter.allows(t))
+                    .cloned()
+                    .collect(),
+                incomplete: list.truncated.then(|| RegistryError::IncompleteTags {
+                    registry: answer.endpoint.registry.clone(),
+                    repository: answer.endpoint.repository.clone(),
+                    reason: format!("was cut after {} pages", list.pages),
+                }),
+            }
         }))
     } else {
         None
@@ -116,7 +120,7 @@ pub(super) async fn run_group(
     for subject in &group.subjects {
         let result = judge(
             pool,
-            &group,
+            group,
             subject,
             &answer,
             tag_list.as_ref(),
@@ -129,6 +133,32 @@ pub(super) async fn run_group(
     results
 }
 
+/// A version tag's candidates: the listed tags the configuration allows, and why the list may be
+/// incomplete (a page cap or a link loop), which forbids concluding that nothing is newer.
+struct Tags {
+    tags: Vec<String>,
+    incomplete: Option<RegistryError>,
+}
+
+/// Every subject of `group` as `unknown` because `failure` stopped it (a deadline).
+pub(super) fn failed_results(
+    group: &Group,
+    failure: &CheckFailure,
+    checked_at: SystemTime,
+) -> Vec<(usize, ContainerResult)> {
+    group
+        .subjects
+        .iter()
+        .map(|subject| {
+            let mut out = result(group, subject, None, checked_at);
+            let error = ErrorInfo::of(failure);
+            out.explanation = format!("could not check {}: {}", group.upstream, error.message);
+            out.error = Some(error);
+            (subject.position, subject.identity.finish(out))
+        })
+        .collect()
+}
+
 /// Answers shared by the subjects of one group (several containers with the same old digest).
 #[derive(Default)]
 struct Lookups {
@@ -136,9 +166,24 @@ struct Lookups {
     platform: HashMap<String, Result<PlatformManifest, RegistryError>>,
     /// The tag's digest on a mirror, by endpoint name.
     mirror: HashMap<String, Result<ManifestDigest, RegistryError>>,
+    /// Whether the registry serves content for the digest its HEAD reported.
+    confirmed: Option<Result<(), RegistryError>>,
 }
 
 impl Lookups {
+    async fn confirm(&mut self, answer: &Answer<'_>, digest: &str) -> Result<(), RegistryError> {
+        if let Some(done) = &self.confirmed {
+            return done.clone();
+        }
+        let result = answer
+            .client
+            .get_manifest(&answer.endpoint.repository, digest)
+            .await
+            .map(|_| ());
+        self.confirmed = Some(result.clone());
+        result
+    }
+
     /// The manifest `digest` serves for the group's platform: at the endpoint that answered, then
     /// at the one the image was pulled from (an old index may only be left on the mirror).
     async fn platform_manifest(
@@ -253,7 +298,7 @@ async fn judge(
     group: &Group,
     subject: &Subject,
     answer: &Answer<'_>,
-    tag_list: Option<&Result<Vec<String>, RegistryError>>,
+    tag_list: Option<&Result<Tags, RegistryError>>,
     lookups: &mut Lookups,
     checked_at: SystemTime,
 ) -> ContainerResult {
@@ -262,11 +307,34 @@ async fn judge(
     let checked = checked_phrase(group, subject, answer);
     let mut out = result(group, subject, Some(answer.endpoint), checked_at);
 
-    let (candidate, tags_note) = match tag_list {
-        None => (None, String::new()),
-        Some(Ok(tags)) => (newest_candidate(tag, tags, subject.label_filter()), String::new()),
-        Some(Err(error)) => (None, format!(" (its tags could not be listed: {error})")),
+    // A version tag's verdict depends on its tag list: one that could not be read in full is
+    // `unknown`, never "nothing newer" (docs/check.md#what-a-verdict-depends-on).
+    let unreadable = |out: &mut ContainerResult, error: &RegistryError| {
+        let error = ErrorInfo::of(&CheckFailure::from(error.clone()));
+        out.explanation = format!(
+            "{checked}; cannot tell whether a newer version exists: {}",
+            error.message
+        );
+        out.error = Some(error);
     };
+    let candidate = match tag_list {
+        None => None,
+        Some(Ok(tags)) => newest_candidate(tag, &tags.tags, subject.label_filter()),
+        Some(Err(error)) => {
+            unreadable(&mut out, error);
+            return out;
+        }
+    };
+    if candidate.is_none() {
+        if let Some(Ok(Tags {
+            incomplete: Some(error),
+            ..
+        })) = tag_list
+        {
+            unreadable(&mut out, error);
+            return out;
+        }
+    }
     if let Some(candidate) = candidate {
         out.status = Status::UpdateAvailable;
         out.explanation = format!("{checked}; {} is newer ({})", candidate.tag, candidate.kind.as_str());
@@ -278,7 +346,7 @@ async fn judge(
         return out;
     }
     let no_newer_tag = if tag_list.is_some() {
-        format!("no tag newer than {tag}{tags_note}")
+        format!("no tag newer than {tag}")
     } else {
         format!("{tag} is not a version, so only its digest is compared")
     };
@@ -369,6 +437,22 @@ async fn judge(
                 out.error = Some(ErrorInfo::of(&failure));
                 return out;
             }
+        }
+    }
+
+    // A digest from a HEAD is only a header: before offering it as an update, the registry must
+    // serve content that hashes to it (an index was already fetched by digest above).
+    if !answer.remote.is_index() {
+        if let Err(error) = lookups.confirm(answer, remote).await {
+            let error = ErrorInfo::of(&CheckFailure::from(error));
+            out.explanation = format!(
+                "{checked}; {tag} is reported to point at {} (local {}), but that could not be confirmed: {}",
+                short(remote),
+                short(&local.digest),
+                error.message
+            );
+            out.error = Some(error);
+            return out;
         }
     }
 

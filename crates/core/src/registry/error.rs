@@ -32,6 +32,15 @@ pub enum RegistryError {
         user: String,
         origin: CredentialOrigin,
     },
+    #[error("registry {registry} refused access to {repository} (HTTP 403) without asking for credentials{}", match unsent_user {
+        Some(user) => format!("; the saved login for user {user} was not sent because the registry never asked for one, so logging in again will not help: check the repository's permissions or a proxy in the way"),
+        None => "; check the repository's permissions or a proxy in the way".to_string(),
+    })]
+    Forbidden {
+        registry: String,
+        repository: String,
+        unsent_user: Option<String>,
+    },
     #[error("registry {registry} only offers authentication schemes Tidewatch does not support ({}) and refused anonymous access; Tidewatch supports Bearer and Basic", schemes.join(", "))]
     UnsupportedAuth { registry: String, schemes: Vec<String> },
     #[error("registry {registry} sent an authentication challenge Tidewatch cannot use: {reason}")]
@@ -52,6 +61,41 @@ pub enum RegistryError {
         registry: String,
         realm: String,
         status: u16,
+    },
+    #[error("registry {registry} redirected a request carrying credentials to {location}, another origin or plain HTTP; refusing to send them there")]
+    InsecureRedirect { registry: String, location: String },
+    #[error("registry {registry} sent more than {} KiB for {what}; stopped reading (a misbehaving server or proxy)", limit / 1024)]
+    TooLarge {
+        registry: String,
+        what: String,
+        limit: usize,
+    },
+    #[error("registry {registry} stopped sending {what} part-way; gave up after {}s", timeout.as_secs())]
+    Stalled {
+        registry: String,
+        what: String,
+        timeout: Duration,
+    },
+    #[error("registry {registry} broke off while sending {what}: {reason}")]
+    Truncated {
+        registry: String,
+        what: String,
+        reason: String,
+    },
+    #[error("registry {registry} serves content for {repository}@{claimed} whose digest is {served}: it does not match, so its Docker-Content-Digest cannot be trusted")]
+    DigestMismatch {
+        registry: String,
+        repository: String,
+        claimed: String,
+        served: String,
+    },
+    #[error(
+        "the tag list of {repository} on registry {registry} {reason}, so a newer version could be missing from it"
+    )]
+    IncompleteTags {
+        registry: String,
+        repository: String,
+        reason: String,
     },
     #[error("{repository}:{reference} was not found on registry {registry}")]
     NotFound {
@@ -113,12 +157,19 @@ impl Coded for RegistryError {
             RegistryError::AuthRefused { .. } => "auth_refused",
             RegistryError::AuthRequired { .. } => "auth_required",
             RegistryError::Denied { .. } => "denied",
+            RegistryError::Forbidden { .. } => "forbidden",
             RegistryError::UnsupportedAuth { .. } => "unsupported_auth",
             RegistryError::InvalidChallenge { .. } => "invalid_challenge",
             RegistryError::InsecureRealm { .. } => "insecure_realm",
             RegistryError::TokenNotJson { .. } => "token_not_json",
             RegistryError::TokenMissing { .. } => "token_missing",
             RegistryError::TokenServer { .. } => "token_server_error",
+            RegistryError::InsecureRedirect { .. } => "insecure_redirect",
+            RegistryError::TooLarge { .. } => "response_too_large",
+            RegistryError::Stalled { .. } => "stalled",
+            RegistryError::Truncated { .. } => "truncated",
+            RegistryError::DigestMismatch { .. } => "digest_mismatch",
+            RegistryError::IncompleteTags { .. } => "incomplete_tags",
             RegistryError::NotFound { .. } => "not_found",
             RegistryError::RateLimited { .. } => "rate_limited",
             RegistryError::Unavailable { .. } => "unavailable",
@@ -137,7 +188,9 @@ impl Coded for RegistryError {
     /// Nothing answered: the network or the registry is down (not a refusal).
     fn kind(&self) -> ErrorKind {
         match self {
-            RegistryError::Unreachable { .. } | RegistryError::Timeout { .. } => ErrorKind::NoAnswer,
+            RegistryError::Unreachable { .. } | RegistryError::Timeout { .. } | RegistryError::Stalled { .. } => {
+                ErrorKind::NoAnswer
+            }
             _ => ErrorKind::Answered,
         }
     }

@@ -6,7 +6,8 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use super::{RegistryClient, RegistryError, RequestKind};
+use super::bounds::MAX_MANIFEST_BYTES;
+use super::{RegistryClient, RegistryError, Reply, RequestKind};
 use crate::platform::Platform;
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -21,9 +22,6 @@ pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.v2+json";
-
-/// Largest manifest we read; real ones are a few KiB, this only bounds a misbehaving server.
-const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// A tag's digest as the registry reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -180,8 +178,10 @@ impl RegistryClient {
         } else if status == StatusCode::METHOD_NOT_ALLOWED || status == StatusCode::NOT_IMPLEMENTED {
             tracing::debug!(registry = %self.registry, repository, reference, %status, "HEAD refused; using GET");
         } else {
-            return Err(self.status_error(status, repository, Some(reference)));
+            return Err(self.status_error(&response, repository, Some(reference)).await);
         }
+        // Its permit goes back before the GET asks for one.
+        drop(response);
         let manifest = self.get_manifest(repository, reference).await?;
         Ok(ManifestDigest {
             digest: manifest.digest,
@@ -197,7 +197,7 @@ impl RegistryClient {
             .await?;
         let status = response.status();
         if !status.is_success() {
-            return Err(self.status_error(status, repository, Some(reference)));
+            return Err(self.status_error(&response, repository, Some(reference)).await);
         }
         let media_type = header_str(&response, "content-type");
         let header_digest = header_str(&response, "docker-content-digest");
@@ -207,14 +207,18 @@ impl RegistryClient {
             reference: reference.to_string(),
             reason,
         };
-        if response.content_length().is_some_and(|l| l > MAX_MANIFEST_BYTES as u64) {
-            return Err(invalid("larger than 4 MiB".into()));
-        }
-        let bytes = response.bytes().await.map_err(|e| self.transport_error(e))?;
-        if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(invalid("larger than 4 MiB".into()));
-        }
+        let what = format!("the manifest of {repository}:{reference}");
+        let bytes = response.body(self, MAX_MANIFEST_BYTES, &what).await?;
         let computed = sha256_digest(&bytes);
+        // Asked by digest: the content must be that digest, whatever the headers say.
+        if reference.starts_with("sha256:") && reference != computed {
+            return Err(RegistryError::DigestMismatch {
+                registry: self.registry.clone(),
+                repository: repository.to_string(),
+                claimed: reference.to_string(),
+                served: computed,
+            });
+        }
         let digest = match header_digest {
             // A registry may use another algorithm; we can only verify sha256.
             Some(d) if is_digest(&d) && !d.starts_with("sha256:") => d,
@@ -230,7 +234,7 @@ impl RegistryClient {
             digest,
             media_type,
             content,
-            bytes: bytes.to_vec(),
+            bytes,
         })
     }
 
@@ -267,11 +271,9 @@ impl RegistryClient {
     }
 }
 
-fn header_str(response: &reqwest::Response, name: &str) -> Option<String> {
+fn header_str(response: &Reply, name: &str) -> Option<String> {
     response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
+        .header(name)
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
 }

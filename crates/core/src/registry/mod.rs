@@ -2,6 +2,7 @@
 //! registry host, holding that registry's ping result, token cache and request counts.
 
 pub mod auth;
+pub mod bounds;
 mod error;
 pub mod manifest;
 pub mod pool;
@@ -21,11 +22,12 @@ use crate::docker_hub;
 use auth::{Challenge, Token};
 use transport::Counters;
 
+pub use bounds::{retry_after, Reply};
 pub use error::RegistryError;
 pub use manifest::{Manifest, ManifestContent, ManifestDigest, PlatformManifest};
 pub use pool::RegistryPool;
 pub use tags::TagList;
-pub use transport::{retry_after, RateLimit, RequestCounts, RequestKind};
+pub use transport::{RateLimit, RequestCounts, RequestKind};
 
 /// Per-registry settings (docs/config.md#registries, plus limits).
 #[derive(Debug, Clone)]
@@ -57,7 +59,8 @@ impl Default for RegistrySettings {
             ca_cert: None,
             timeout: Duration::from_secs(30),
             tag_page_size: 1000,
-            max_tag_pages: 50,
+            // 200,000 tags at 1,000 a page; a longer list is reported incomplete, never guessed.
+            max_tag_pages: 200,
             max_retries: 3,
             max_retry_wait: Duration::from_secs(30),
             retry_base: Duration::from_secs(1),
@@ -88,7 +91,7 @@ pub struct RegistryClient {
     extra_scopes: Mutex<HashMap<String, BTreeSet<String>>>,
     counters: Counters,
     rate_limit: Mutex<Option<RateLimit>>,
-    in_flight: tokio::sync::Semaphore,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -100,12 +103,26 @@ impl std::fmt::Debug for RegistryClient {
     }
 }
 
-/// Whether a host (no port) is loopback: `localhost`, 127.0.0.0/8, `::1`.
+/// Whether a host (no port) is loopback: `localhost`, 127.0.0.0/8, `::1`, and a `*.localhost`
+/// name only when it resolves to loopback addresses alone (RFC 6761 lets resolvers differ, and
+/// plain HTTP or a plain-HTTP token realm is allowed for loopback).
 pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.to_ascii_lowercase().ends_with(".localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    if host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+        return true;
+    }
+    host.to_ascii_lowercase().ends_with(".localhost") && resolves_to_loopback_only(host)
+}
+
+fn resolves_to_loopback_only(host: &str) -> bool {
+    use std::net::ToSocketAddrs as _;
+    match (host, 0).to_socket_addrs() {
+        Ok(addresses) => {
+            let addresses: Vec<_> = addresses.collect();
+            !addresses.is_empty() && addresses.iter().all(|a| a.ip().is_loopback())
+        }
+        Err(_) => false,
+    }
 }
 
 /// The API endpoint for a registry name: Docker Hub is served by `registry-1.docker.io`;
@@ -180,7 +197,7 @@ impl RegistryClient {
             extra_scopes: Mutex::new(HashMap::new()),
             counters: Counters::default(),
             rate_limit: Mutex::new(None),
-            in_flight: tokio::sync::Semaphore::new(settings.max_concurrent.max(1)),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent.max(1))),
             settings,
         })
     }
@@ -304,19 +321,14 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for host in [
-            "localhost",
-            "127.0.0.1",
-            "127.255.0.9",
-            "[::1]",
-            "::1",
-            "LOCALHOST",
-            "a.localhost",
-        ] {
+        for host in ["localhost", "127.0.0.1", "127.255.0.9", "[::1]", "::1", "LOCALHOST"] {
             assert!(is_loopback_host(host), "{host}");
         }
         for host in ["example.com", "10.0.0.1", "128.0.0.1", "localhost.example.com", "[::2]"] {
             assert!(!is_loopback_host(host), "{host}");
         }
+        // A `*.localhost` name is loopback exactly when this machine resolves it only to loopback.
+        let resolved = resolves_to_loopback_only("tidewatch-test.localhost");
+        assert_eq!(is_loopback_host("tidewatch-test.localhost"), resolved);
     }
 }

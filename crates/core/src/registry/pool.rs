@@ -46,14 +46,21 @@ impl RegistryPool {
         self
     }
 
-    /// The client for `registry`, created on first use.
+    /// The client for `registry`, created on first use. Clients are keyed by scheme and host:
+    /// an `http://` endpoint and an `https://` one of the same host never share a client (nor
+    /// its tokens or ping).
     pub fn client(&self, registry: &str) -> Result<Arc<RegistryClient>, RegistryError> {
-        let key = registry_key(registry);
+        let host = registry_key(registry);
+        let settings = self.per_registry.get(&host).unwrap_or(&self.defaults).clone();
+        let endpoint = super::endpoint_for(registry, settings.insecure).map_err(|reason| RegistryError::Config {
+            registry: registry.to_string(),
+            reason,
+        })?;
+        let key = format!("{}://{host}", endpoint.scheme());
         let mut clients = super::lock(&self.clients);
         if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
-        let settings = self.per_registry.get(&key).unwrap_or(&self.defaults).clone();
         let mut client = RegistryClient::new(registry, settings)?;
         if let Some(provider) = &self.provider {
             client = client.with_provider(provider.clone());
@@ -83,6 +90,17 @@ mod tests {
         let b = pool.client("index.docker.io").unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &pool.client("ghcr.io").unwrap()));
+    }
+
+    #[test]
+    fn http_and_https_endpoints_of_one_host_never_share_a_client() {
+        let pool = RegistryPool::new(RegistrySettings::default());
+        let https = pool.client("mirror.corp:5000").unwrap();
+        let http = pool.client("http://mirror.corp:5000").unwrap();
+        assert!(!Arc::ptr_eq(&https, &http));
+        assert_eq!(https.endpoint().scheme(), "https");
+        assert_eq!(http.endpoint().scheme(), "http");
+        assert!(Arc::ptr_eq(&http, &pool.client("http://mirror.corp:5000/").unwrap()));
     }
 
     #[test]

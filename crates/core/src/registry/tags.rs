@@ -5,9 +5,11 @@ use std::collections::HashSet;
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use url::Url;
 
+use super::bounds::MAX_TAG_PAGE_BYTES;
+use super::transport::same_origin;
 use super::{RegistryClient, RegistryError, RequestKind};
+use crate::reference::is_valid_tag;
 
 /// The tags of a repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,10 +59,6 @@ pub fn next_link(header: &str) -> Option<String> {
     }
 }
 
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
-}
-
 impl RegistryClient {
     /// Every tag of `repository`, page by page as the registry links them.
     pub async fn list_tags(&self, repository: &str) -> Result<TagList, RegistryError> {
@@ -80,7 +78,7 @@ impl RegistryClient {
                 .await?;
             let status = response.status();
             if !status.is_success() {
-                return Err(self.status_error(status, repository, None));
+                return Err(self.status_error(&response, repository, None).await);
             }
             let link = response
                 .headers()
@@ -88,13 +86,16 @@ impl RegistryClient {
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .find_map(next_link);
-            let bytes = response.bytes().await.map_err(|e| self.transport_error(e))?;
+            let what = format!("the tag list of {repository}");
+            let bytes = response.body(self, MAX_TAG_PAGE_BYTES, &what).await?;
             let page: TagsPage = serde_json::from_slice(&bytes).map_err(|e| RegistryError::InvalidResponse {
                 registry: self.registry.clone(),
                 what: format!("the tag list of {repository}"),
                 reason: format!("not the expected JSON: {e}"),
             })?;
-            list.tags.extend(page.tags.unwrap_or_default());
+            // A server's junk (a megabyte "tag", control characters) never reaches version parsing.
+            list.tags
+                .extend(page.tags.unwrap_or_default().into_iter().filter(|t| is_valid_tag(t)));
             list.pages += 1;
 
             let Some(link) = link else {
@@ -129,6 +130,7 @@ impl RegistryClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use url::Url;
 
     #[test]
     fn next_link_from_distribution() {

@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, LOCATION};
-use reqwest::{Method, Response, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use url::Url;
 
+use super::bounds::{retry_after, Reply};
 use super::{lock, RegistryClient, RegistryError};
 
 /// Redirects followed per request (registries redirect blobs to CDNs, rarely manifests).
@@ -107,8 +108,10 @@ impl RegistryClient {
         *lock(&self.rate_limit)
     }
 
-    /// The error for a non-success status on `repository` (`reference` for manifests).
-    pub(crate) fn status_error(&self, status: StatusCode, repository: &str, reference: Option<&str>) -> RegistryError {
+    /// The error for a non-success answer on `repository` (`reference` for manifests). A 403 is
+    /// worded by what the request carried: a refusal of our credentials only when we sent them.
+    pub(crate) async fn status_error(&self, reply: &Reply, repository: &str, reference: Option<&str>) -> RegistryError {
+        let status = reply.status();
         let what = match reference {
             Some(reference) => format!("the manifest of {repository}:{reference}"),
             None => format!("the tag list of {repository}"),
@@ -120,17 +123,20 @@ impl RegistryClient {
                 reference: reference.unwrap_or("(tags)").to_string(),
             },
             StatusCode::FORBIDDEN => {
-                let credential = self.credential.get().cloned().flatten();
+                let credential = self.credential().await.ok().flatten();
                 match credential {
-                    Some(credential) => RegistryError::Denied {
+                    Some(credential) if reply.authenticated => RegistryError::Denied {
                         registry: self.registry.clone(),
                         repository: repository.to_string(),
                         user: credential.display_user().to_string(),
                         origin: credential.origin,
                     },
-                    None => RegistryError::AuthRequired {
+                    // The registry never challenged, so nothing was sent: a login would not help
+                    // (docs/registry-auth.md#403-without-a-challenge).
+                    credential => RegistryError::Forbidden {
                         registry: self.registry.clone(),
                         repository: repository.to_string(),
+                        unsent_user: credential.map(|c| c.display_user().to_string()),
                     },
                 }
             }
@@ -147,6 +153,26 @@ impl RegistryClient {
                 status: s.as_u16(),
                 what,
             },
+        }
+    }
+
+    /// The error for a body that broke off or stalled after its headers arrived.
+    pub(crate) fn body_error(&self, error: reqwest::Error, what: &str) -> RegistryError {
+        if error.is_timeout() {
+            return RegistryError::Stalled {
+                registry: self.registry.clone(),
+                what: what.to_string(),
+                timeout: self.settings.timeout,
+            };
+        }
+        let reason = match self.transport_error(error) {
+            RegistryError::Unreachable { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        RegistryError::Truncated {
+            registry: self.registry.clone(),
+            what: what.to_string(),
+            reason,
         }
     }
 
@@ -185,7 +211,7 @@ impl RegistryClient {
         url: Url,
         headers: HeaderMap,
         body: Option<(&'static str, String)>,
-    ) -> Result<Response, RegistryError> {
+    ) -> Result<Reply, RegistryError> {
         let mut attempt: u32 = 0;
         loop {
             let response = self
@@ -220,6 +246,8 @@ impl RegistryClient {
                 });
             }
             tracing::info!(registry = %self.registry, %status, wait_ms = wait.as_millis() as u64, "registry asked to slow down; retrying");
+            // The permit goes back while waiting.
+            drop(response);
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
@@ -232,7 +260,7 @@ impl RegistryClient {
         mut url: Url,
         mut headers: HeaderMap,
         mut body: Option<(&'static str, String)>,
-    ) -> Result<Response, RegistryError> {
+    ) -> Result<Reply, RegistryError> {
         let origin = url.clone();
         for _ in 0..=MAX_REDIRECTS {
             let mut request = self.http.request(method.clone(), url.clone()).headers(headers.clone());
@@ -240,37 +268,41 @@ impl RegistryClient {
                 request = request.header(CONTENT_TYPE, *content_type).body(text.clone());
             }
             self.counters.add(kind);
-            let response = {
-                // Never closed, so acquiring only fails if it were; then go unbounded.
-                let _permit = self.in_flight.acquire().await.ok();
-                request.send().await.map_err(|e| self.transport_error(e))?
-            };
+            // Held until the body is read (`Reply`): a slow body is still a request in flight.
+            // Never closed, so acquiring only fails if it were; then go unbounded.
+            let permit = self.in_flight.clone().acquire_owned().await.ok();
+            let response = request.send().await.map_err(|e| self.transport_error(e))?;
             self.record_rate_limit(response.headers());
             if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
-                return Ok(response);
+                return Ok(Reply::new(response, permit));
             }
             let Some(location) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()) else {
-                return Ok(response);
+                return Ok(Reply::new(response, permit));
             };
             let next = url.join(location).map_err(|e| RegistryError::InvalidResponse {
                 registry: self.registry.clone(),
                 what: "a redirect".into(),
                 reason: format!("its Location is not a URL: {e}"),
             })?;
-            if next.scheme() != origin.scheme()
-                || next.host_str() != origin.host_str()
-                || next.port_or_known_default() != origin.port_or_known_default()
-            {
-                // Credentials are for this registry only (a CDN must not see them).
-                headers.remove(AUTHORIZATION);
-            }
-            if matches!(
+            let becomes_get = matches!(
                 response.status(),
                 StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER
-            ) && method == Method::POST
-            {
+            ) && method == Method::POST;
+            if becomes_get {
                 method = Method::GET;
                 body = None;
+            }
+            if !same_origin(&origin, &next) {
+                // A body (an OAuth2 refresh token) is never re-sent to another origin, nor from
+                // HTTPS to HTTP: that would hand a credential to whoever answers there.
+                if body.is_some() {
+                    return Err(RegistryError::InsecureRedirect {
+                        registry: self.registry.clone(),
+                        location: origin_of(&next),
+                    });
+                }
+                // Credentials are for this registry only (a CDN must not see them).
+                headers.remove(AUTHORIZATION);
             }
             url = next;
         }
@@ -303,14 +335,14 @@ impl RegistryClient {
     }
 }
 
-/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get("retry-after")?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+/// Same scheme, host and port.
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// `scheme://host:port` of a URL, for messages (no path or query: they may carry tokens).
+fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 #[cfg(test)]

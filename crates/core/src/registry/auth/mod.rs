@@ -8,11 +8,11 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
-use reqwest::{Method, Response, StatusCode};
+use reqwest::{Method, StatusCode};
 use url::Url;
 
 use crate::credentials::Credential;
-use crate::registry::{lock, RegistryClient, RegistryError, RequestKind};
+use crate::registry::{lock, RegistryClient, RegistryError, Reply, RequestKind};
 pub use challenge::{choose, parse_challenges, Challenge};
 pub use token::{Token, DEFAULT_TOKEN_LIFETIME};
 
@@ -31,7 +31,7 @@ pub fn pull_scope(repository: &str) -> String {
 
 impl RegistryClient {
     /// The credential for this registry, asked of the provider once.
-    async fn credential(&self) -> Result<Option<Credential>, RegistryError> {
+    pub(crate) async fn credential(&self) -> Result<Option<Credential>, RegistryError> {
         let credential = self
             .credential
             .get_or_try_init(|| async {
@@ -116,7 +116,7 @@ impl RegistryClient {
         url: Url,
         repository: &str,
         accept: Option<&str>,
-    ) -> Result<Response, RegistryError> {
+    ) -> Result<Reply, RegistryError> {
         let mut retried = false;
         loop {
             let challenges = self.ping().await?;
@@ -132,13 +132,15 @@ impl RegistryClient {
             if let Some(value) = authorization {
                 headers.insert(AUTHORIZATION, value);
             }
-            let response = self.send(kind, method.clone(), url.clone(), headers, None).await?;
+            let mut response = self.send(kind, method.clone(), url.clone(), headers, None).await?;
+            response.authenticated = used != AuthUsed::Anonymous;
             if response.status() != StatusCode::UNAUTHORIZED {
                 return Ok(response);
             }
             // RFC 7235 §3.1 says a 401 carries a challenge; some registries omit it on
             // repository requests, and then the ping's challenge is the one that applies.
             let fresh = challenges_of(&response);
+            drop(response);
             let offered = if fresh.is_empty() { challenges.clone() } else { fresh };
             let chosen = choose(&offered).cloned();
             let Some(chosen) = chosen else {
@@ -153,11 +155,13 @@ impl RegistryClient {
             if chosen.is_bearer() {
                 if chosen.error() == Some("insufficient_scope") {
                     if let Some(scope) = chosen.param("scope") {
-                        // Several scopes may come space-separated (Docker's token spec).
+                        // Several scopes may come space-separated (Docker's token spec). Only
+                        // `pull` is ever asked for: a registry cannot talk us into requesting
+                        // push or admin rights with the user's credential.
                         let wanted: Vec<String> = scope
                             .split_whitespace()
+                            .filter_map(pull_only)
                             .filter(|s| *s != pull_scope(repository))
-                            .map(str::to_string)
                             .collect();
                         if !wanted.is_empty() {
                             lock(&self.extra_scopes)
@@ -244,7 +248,16 @@ impl RegistryClient {
     }
 }
 
-fn challenges_of(response: &Response) -> Vec<Challenge> {
+/// `repository:<name>:<actions>` narrowed to `pull` when its actions include it; any other scope
+/// (push only, `registry:catalog:*`, `*`) is not asked for.
+pub fn pull_only(scope: &str) -> Option<String> {
+    let (resource, actions) = scope.rsplit_once(':')?;
+    let (kind, name) = resource.split_once(':')?;
+    let pulls = actions.split(',').any(|a| a.trim() == "pull");
+    (kind == "repository" && !name.is_empty() && pulls).then(|| format!("repository:{name}:pull"))
+}
+
+fn challenges_of(response: &Reply) -> Vec<Challenge> {
     parse_challenges(
         response
             .headers()
@@ -273,4 +286,32 @@ pub(crate) fn basic_header(credential: &Credential) -> HeaderValue {
     let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
     // Base64 is always a valid header value.
     sensitive(HeaderValue::from_str(&format!("Basic {encoded}")).unwrap_or(HeaderValue::from_static("Basic")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insufficient_scope_is_narrowed_to_pull() {
+        assert_eq!(pull_only("repository:app:pull").as_deref(), Some("repository:app:pull"));
+        assert_eq!(
+            pull_only("repository:app:pull,push").as_deref(),
+            Some("repository:app:pull")
+        );
+        assert_eq!(
+            pull_only("repository:lib/base:push,pull").as_deref(),
+            Some("repository:lib/base:pull")
+        );
+        for scope in [
+            "repository:app:push",
+            "repository:app:*",
+            "registry:catalog:*",
+            "*",
+            "",
+            "repository::pull",
+        ] {
+            assert_eq!(pull_only(scope), None, "{scope}");
+        }
+    }
 }

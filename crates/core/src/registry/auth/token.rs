@@ -10,7 +10,8 @@ use url::Url;
 
 use super::{basic_header, Challenge};
 use crate::credentials::{Credential, SecretKind};
-use crate::registry::{is_loopback_host, lock, RegistryClient, RegistryError, RequestKind};
+use crate::registry::bounds::{clamp_seconds, instant_after, MAX_TOKEN_BYTES, TOKEN_LIFETIME_BOUNDS};
+use crate::registry::{is_loopback_host, lock, RegistryClient, RegistryError, Reply, RequestKind};
 
 /// How long a token lives when the token server does not say (Docker's token spec: 60 s).
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
@@ -47,19 +48,17 @@ pub(crate) struct TokenResponse {
     #[serde(default)]
     pub access_token: Option<String>,
     #[serde(default, deserialize_with = "lenient_seconds")]
-    pub expires_in: Option<u64>,
+    pub expires_in: Option<f64>,
     #[serde(default, deserialize_with = "lenient_string")]
     pub issued_at: Option<String>,
 }
 
 /// `expires_in` as a number, a float or a numeric string (all seen in the wild); anything else
-/// counts as absent rather than failing the whole token.
-fn lenient_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+/// counts as absent rather than failing the whole token. Bounds are applied in `token_lifetime`.
+fn lenient_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
     let value = serde_json::Value::deserialize(deserializer)?;
     Ok(match value {
-        serde_json::Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        serde_json::Value::Number(n) => n.as_f64(),
         serde_json::Value::String(s) => s.trim().parse().ok(),
         _ => None,
     })
@@ -80,7 +79,7 @@ impl TokenResponse {
         let lifetime = token_lifetime(self.expires_in, self.issued_at.as_deref(), wall_now);
         Some(Token {
             value,
-            refresh_at: now + lifetime - refresh_margin(lifetime),
+            refresh_at: instant_after(now, lifetime - refresh_margin(lifetime)),
         })
     }
 }
@@ -88,11 +87,11 @@ impl TokenResponse {
 /// What is left of a token's life: `expires_in` (default 60 s) minus its age per `issued_at`.
 /// An `issued_at` in the future, or older than the whole lifetime, means the clocks disagree;
 /// then `issued_at` is ignored rather than refetching a token in a loop.
-pub(crate) fn token_lifetime(expires_in: Option<u64>, issued_at: Option<&str>, wall_now: SystemTime) -> Duration {
-    let lifetime = expires_in
-        .filter(|s| *s > 0)
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+/// `expires_in` is clamped to 60 s–24 h first: a server's absurd or negative number never reaches
+/// time arithmetic.
+pub(crate) fn token_lifetime(expires_in: Option<f64>, issued_at: Option<&str>, wall_now: SystemTime) -> Duration {
+    let lifetime =
+        clamp_seconds(expires_in.filter(|s| *s > 0.0), TOKEN_LIFETIME_BOUNDS).unwrap_or(DEFAULT_TOKEN_LIFETIME);
     let age = issued_at
         .and_then(|t| humantime::parse_rfc3339_weak(t.trim()).ok())
         .and_then(|issued| wall_now.duration_since(issued).ok());
@@ -210,6 +209,7 @@ impl RegistryClient {
                 return self.read_token(response, &realm, Some(credential), &repository).await;
             }
             tracing::debug!(registry = %self.registry, status, "OAuth2 token endpoint refused; trying GET");
+            drop(response);
         }
 
         let mut url = realm.clone();
@@ -234,7 +234,7 @@ impl RegistryClient {
 
     async fn read_token(
         &self,
-        response: reqwest::Response,
+        response: Reply,
         realm: &Url,
         credential: Option<&Credential>,
         repository: &str,
@@ -268,7 +268,7 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("none")
             .to_string();
-        let bytes = response.bytes().await.map_err(|e| self.transport_error(e))?;
+        let bytes = response.body(self, MAX_TOKEN_BYTES, "a token").await?;
         let not_json = || RegistryError::TokenNotJson {
             registry: self.registry.clone(),
             realm: realm_text.clone(),
@@ -355,10 +355,10 @@ mod tests {
         let b: TokenResponse = serde_json::from_str(r#"{"access_token":"t2","expires_in":300}"#).unwrap();
         assert_eq!(b.into_token(now, wall).unwrap().value, "t2");
         let odd: TokenResponse = serde_json::from_str(r#"{"token":"t3","expires_in":"300","issued_at":12}"#).unwrap();
-        assert_eq!(odd.expires_in, Some(300));
+        assert_eq!(odd.expires_in, Some(300.0));
         assert_eq!(odd.issued_at, None);
         let float: TokenResponse = serde_json::from_str(r#"{"token":"t4","expires_in":299.5}"#).unwrap();
-        assert_eq!(float.expires_in, Some(299));
+        assert_eq!(float.expires_in, Some(299.5));
         let none: TokenResponse = serde_json::from_str(r#"{"expires_in":300}"#).unwrap();
         assert!(none.into_token(now, wall).is_none());
     }
@@ -367,30 +367,58 @@ mod tests {
     fn token_lifetime_defaults_to_60_seconds_and_subtracts_issued_age() {
         let wall = humantime::parse_rfc3339("2024-05-01T10:00:30Z").unwrap();
         assert_eq!(token_lifetime(None, None, wall), Duration::from_secs(60));
-        assert_eq!(token_lifetime(Some(0), None, wall), Duration::from_secs(60));
-        assert_eq!(token_lifetime(Some(300), None, wall), Duration::from_secs(300));
+        assert_eq!(token_lifetime(Some(0.0), None, wall), Duration::from_secs(60));
+        assert_eq!(token_lifetime(Some(300.0), None, wall), Duration::from_secs(300));
         assert_eq!(
-            token_lifetime(Some(300), Some("2024-05-01T10:00:00Z"), wall),
+            token_lifetime(Some(300.0), Some("2024-05-01T10:00:00Z"), wall),
             Duration::from_secs(270)
         );
         // Fractional seconds as Docker Hub sends them.
         assert_eq!(
-            token_lifetime(Some(300), Some("2024-05-01T10:00:00.000000000Z"), wall),
+            token_lifetime(Some(300.0), Some("2024-05-01T10:00:00.000000000Z"), wall),
             Duration::from_secs(270)
         );
         // Clock skew: issued in the future, or long ago; trust expires_in alone.
         assert_eq!(
-            token_lifetime(Some(300), Some("2024-05-01T11:00:00Z"), wall),
+            token_lifetime(Some(300.0), Some("2024-05-01T11:00:00Z"), wall),
             Duration::from_secs(300)
         );
         assert_eq!(
-            token_lifetime(Some(300), Some("2024-05-01T09:00:00Z"), wall),
+            token_lifetime(Some(300.0), Some("2024-05-01T09:00:00Z"), wall),
             Duration::from_secs(300)
         );
         assert_eq!(
-            token_lifetime(Some(300), Some("yesterday"), wall),
+            token_lifetime(Some(300.0), Some("yesterday"), wall),
             Duration::from_secs(300)
         );
+    }
+
+    #[test]
+    fn absurd_or_negative_lifetimes_are_clamped_and_never_panic() {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        for (body, lifetime) in [
+            (r#"{"token":"t","expires_in":18446744073709551615}"#, 24 * 3600),
+            (r#"{"token":"t","expires_in":1e30}"#, 24 * 3600),
+            (r#"{"token":"t","expires_in":"1e300"}"#, 24 * 3600),
+            (r#"{"token":"t","expires_in":-5}"#, 60),
+            (r#"{"token":"t","expires_in":-1e30}"#, 60),
+            (r#"{"token":"t","expires_in":1}"#, 60),
+            (r#"{"token":"t","expires_in":"NaN"}"#, 60),
+            (
+                r#"{"token":"t","expires_in":300,"issued_at":"0001-01-01T00:00:00Z"}"#,
+                300,
+            ),
+            (
+                r#"{"token":"t","expires_in":300,"issued_at":"9999-12-31T23:59:59Z"}"#,
+                300,
+            ),
+        ] {
+            let response: TokenResponse = serde_json::from_str(body).unwrap();
+            let token = response.into_token(now, wall).unwrap();
+            let life = Duration::from_secs(lifetime);
+            assert_eq!(token.refresh_at, now + life - refresh_margin(life), "{body}");
+        }
     }
 
     #[test]

@@ -1,0 +1,142 @@
+//! Bounds on what a registry sends, in one place: server-provided durations clamped, bodies read
+//! under a running size cap while the in-flight permit is held (docs/reliability.md).
+
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::HeaderMap;
+use reqwest::{Response, StatusCode};
+
+use super::{RegistryClient, RegistryError};
+
+/// Largest token response read (real ones are a few KiB).
+pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+/// Largest tag-list page read (1,000 tags of 128 characters fit in well under this).
+pub const MAX_TAG_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest manifest read (real ones are a few KiB).
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+/// Largest error body read, for a message.
+pub const MAX_ERROR_BYTES: usize = 16 * 1024;
+
+/// Shortest and longest token lifetime believed (docs/registry-auth.md#token-lifetime).
+pub const TOKEN_LIFETIME_BOUNDS: (Duration, Duration) = (Duration::from_secs(60), Duration::from_secs(24 * 3600));
+
+/// A server-provided duration clamped into `bounds`. Seconds may come as any JSON number or text:
+/// negative, NaN or absent are `None` (the caller's default applies), absurdly large is the top.
+pub fn clamp_seconds(seconds: Option<f64>, bounds: (Duration, Duration)) -> Option<Duration> {
+    let seconds = seconds.filter(|s| s.is_finite() && *s >= 0.0)?;
+    let (low, high) = bounds;
+    let clamped = seconds.clamp(low.as_secs_f64(), high.as_secs_f64());
+    Some(Duration::from_secs_f64(clamped))
+}
+
+/// `instant + duration`, or the latest representable instant not past it: never a panic on a
+/// duration that came from outside.
+pub fn instant_after(instant: Instant, duration: Duration) -> Instant {
+    instant
+        .checked_add(duration)
+        // A year is representable on every platform we run on.
+        .or_else(|| instant.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(instant)
+}
+
+/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, as a wait from `now`.
+/// Unbounded here; the caller compares it with its own longest wait.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A registry's answer, with the in-flight permit it was sent under: the permit is released
+/// only when the body has been read (or the answer dropped), so a slow body still counts.
+pub struct Reply {
+    response: Response,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The request carried credentials (Basic or Bearer).
+    pub(crate) authenticated: bool,
+}
+
+impl Reply {
+    pub(crate) fn new(response: Response, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Reply {
+        Reply {
+            response,
+            _permit: permit,
+            authenticated: false,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.response.status()
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        self.response.headers()
+    }
+
+    /// A header as text, when it is text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    /// The body, read chunk by chunk and abandoned as soon as it passes `cap` bytes (a declared
+    /// Content-Length beyond it fails before reading anything). `what` names it in the error.
+    pub(crate) async fn body(
+        mut self,
+        client: &RegistryClient,
+        cap: usize,
+        what: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let too_large = || RegistryError::TooLarge {
+            registry: client.registry.clone(),
+            what: what.to_string(),
+            limit: cap,
+        };
+        if self.response.content_length().is_some_and(|length| length > cap as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = self.response.chunk().await.map_err(|e| client.body_error(e, what))? {
+            if body.len().saturating_add(chunk.len()) > cap {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_clamped_and_junk_is_absent() {
+        let bounds = TOKEN_LIFETIME_BOUNDS;
+        assert_eq!(clamp_seconds(Some(300.0), bounds), Some(Duration::from_secs(300)));
+        assert_eq!(clamp_seconds(Some(1.0), bounds), Some(Duration::from_secs(60)));
+        assert_eq!(clamp_seconds(Some(1e30), bounds), Some(Duration::from_secs(24 * 3600)));
+        assert_eq!(
+            clamp_seconds(Some(u64::MAX as f64), bounds),
+            Some(Duration::from_secs(24 * 3600))
+        );
+        assert_eq!(clamp_seconds(Some(f64::INFINITY), bounds), None);
+        assert_eq!(clamp_seconds(Some(f64::NAN), bounds), None);
+        assert_eq!(clamp_seconds(Some(-5.0), bounds), None);
+        assert_eq!(clamp_seconds(None, bounds), None);
+    }
+
+    #[test]
+    fn instant_arithmetic_never_overflows() {
+        let now = Instant::now();
+        assert_eq!(instant_after(now, Duration::from_secs(5)), now + Duration::from_secs(5));
+        let far = instant_after(now, Duration::MAX);
+        assert!(far > now);
+    }
+}
