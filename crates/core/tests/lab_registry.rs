@@ -81,7 +81,7 @@ async fn open_registry_lists_fixture_tags() {
                 list.tags
             );
         }
-        assert!(!list.truncated);
+        assert_eq!(list.cut, None);
     }
 }
 

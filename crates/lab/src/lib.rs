@@ -45,6 +45,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "pull-through cache of the open registry, host:port",
     ),
     (
+        "TIDEWATCH_LAB_FAULT",
+        "fault-injecting registry in front of the open one (repository <fault>/app), host:port; /stats counts credentials that reached \"another host\"",
+    ),
+    (
         "TIDEWATCH_LAB_METRICS",
         "space-separated NAME=URL of each registry's Prometheus /metrics (request counts)",
     ),
@@ -64,6 +68,51 @@ pub const VARIABLES: &[(&str, &str)] = &[
 pub const FIXTURE_TAGS: &[(&str, &[&str])] = &[
     ("fixtures/app", &["1.25.3", "1.25.4", "1.25.3-alpine", "latest"]),
     ("fixtures/web", &["1.9.0", "1.10.0", "stable"]),
+];
+
+/// The faults the lab's fault registry injects: repository `<name>/app` serves `fixtures/app`
+/// with the fault applied, for Tidewatch only (the lab engine pulls them faithfully). The
+/// expected outcome of each is in docs/reliability.md and `crates/cli/tests/lab_faults.rs`.
+pub const FAULTS: &[(&str, &str)] = &[
+    ("delay", "every request answered a second late"),
+    ("stall-tags", "the tag list's headers, half a body, then nothing"),
+    ("stall-manifest", "the manifest request never answered"),
+    ("reset-tags", "the connection closed on the tag-list request"),
+    ("reset-manifest", "the connection closed on the manifest request"),
+    ("truncate-tags", "a tag list shorter than its Content-Length"),
+    ("endless-tags", "a chunked tag list that never ends"),
+    (
+        "huge-manifest",
+        "HEAD without a digest, then a chunked manifest that never ends",
+    ),
+    ("tags-page-huge", "one 5 MiB tag-list page"),
+    ("tags-500", "HTTP 500 for the tag list"),
+    (
+        "manifest-503",
+        "HTTP 503 with Retry-After: 1 for every manifest request",
+    ),
+    ("ratelimit-once", "HTTP 429 with Retry-After: 1 once, then normal"),
+    ("ratelimit-long", "HTTP 429 with Retry-After: 86400"),
+    (
+        "invalid-manifest",
+        "HEAD without a digest, then a manifest that is not JSON",
+    ),
+    ("not-json-tags", "an HTML page for the tag list"),
+    ("lying-digest", "a Docker-Content-Digest that is not the content's"),
+    (
+        "redirect-other-host",
+        "manifests redirected to another host (127.0.0.2)",
+    ),
+    ("redirect-loop", "manifests redirected to themselves"),
+    ("link-loop", "a tag list whose next page is itself"),
+    ("link-other-host", "a tag list whose next page is on another host"),
+    ("many-tags", "100,000 tags in pages"),
+    ("token-endless", "a token response that never ends"),
+    ("token-stall", "a token response that stops half-way"),
+    ("token-html", "an HTML page for a token"),
+    ("token-huge-lifetime", "a token with expires_in 1e30"),
+    ("token-u64-lifetime", "a token with expires_in 2^64-1 issued in year 1"),
+    ("token-negative-lifetime", "a token with expires_in -3600"),
 ];
 
 /// A multi-arch index (linux/amd64 + linux/arm64) pushed to every registry.
@@ -132,6 +181,9 @@ impl Lab {
     }
     pub fn token_registry(&self) -> &str {
         self.var("TIDEWATCH_LAB_TOKEN")
+    }
+    pub fn fault_registry(&self) -> &str {
+        self.var("TIDEWATCH_LAB_FAULT")
     }
     pub fn mirror_registry(&self) -> &str {
         self.var("TIDEWATCH_LAB_MIRROR")

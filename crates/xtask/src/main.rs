@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         ["lab", "down"] => lab::down(&workspace_root()),
         ["lab", "env"] => lab::print_env(&workspace_root()),
         ["lab", "token-server", rest @ ..] => lab::token_server::serve_from_args(rest),
+        ["lab", "fault-registry", rest @ ..] => lab::fault_registry::serve_from_args(rest),
         ["help" | "--help" | "-h"] | [] => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

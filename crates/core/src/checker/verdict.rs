@@ -104,10 +104,10 @@ pub(super) async fn run_group(
                     .filter(|t| group.config_filter.allows(t))
                     .cloned()
                     .collect(),
-                incomplete: list.truncated.then(|| RegistryError::IncompleteTags {
+                incomplete: list.cut.as_ref().map(|reason| RegistryError::IncompleteTags {
                     registry: answer.endpoint.registry.clone(),
                     repository: answer.endpoint.repository.clone(),
-                    reason: format!("was cut after {} pages", list.pages),
+                    reason: reason.clone(),
                 }),
             }
         }))

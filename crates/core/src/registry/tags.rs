@@ -17,8 +17,9 @@ pub struct TagList {
     pub tags: Vec<String>,
     /// Pages fetched.
     pub pages: usize,
-    /// Whether listing stopped early (page cap or a repeated link), so `tags` may be incomplete.
-    pub truncated: bool,
+    /// Why listing stopped before the registry's last page (the page cap, a link back to a page
+    /// already read), so `tags` may be incomplete; `None` when every page was read.
+    pub cut: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -69,7 +70,7 @@ impl RegistryClient {
         let mut list = TagList {
             tags: Vec::new(),
             pages: 0,
-            truncated: false,
+            cut: None,
         };
         loop {
             seen.insert(url.to_string());
@@ -114,12 +115,15 @@ impl RegistryClient {
             }
             if seen.contains(next.as_str()) {
                 tracing::warn!(registry = %self.registry, repository, link = %next, "tag list links back to a page already read; stopping");
-                list.truncated = true;
+                list.cut = Some(format!(
+                    "links back to a page it already sent (after {} pages)",
+                    list.pages
+                ));
                 return Ok(list);
             }
             if list.pages >= self.settings.max_tag_pages {
                 tracing::warn!(registry = %self.registry, repository, pages = list.pages, "tag list page cap reached; stopping");
-                list.truncated = true;
+                list.cut = Some(format!("has more than {} pages, the most Tidewatch reads", list.pages));
                 return Ok(list);
             }
             url = next;

@@ -5,6 +5,7 @@
 
 mod desktop;
 mod engine;
+pub mod fault_registry;
 mod fixtures;
 mod registries;
 pub mod token_server;

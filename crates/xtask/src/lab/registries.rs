@@ -40,6 +40,8 @@ pub struct Registries {
     pub basic: Registry,
     pub token: Registry,
     pub mirror: Registry,
+    /// The fault-injecting registry in front of the open one (docs/reliability.md).
+    pub fault: String,
     token_port: u16,
     basic_password: String,
     token_password: String,
@@ -76,6 +78,7 @@ impl Registries {
             ),
             ("TIDEWATCH_LAB_TOKEN_TTL", TOKEN_TTL_SECS.to_string()),
             ("TIDEWATCH_LAB_MIRROR", self.mirror.addr.clone()),
+            ("TIDEWATCH_LAB_FAULT", self.fault.clone()),
             ("TIDEWATCH_LAB_METRICS", metrics),
         ]
         .into_iter()
@@ -164,16 +167,40 @@ pub fn start(dir: &Path, recorder: &mut Recorder) -> Result<Registries> {
         &format!("proxy:\n  remoteurl: http://{}\n", open.addr),
         PushAuth::Anonymous,
     )?;
+    let fault = start_fault_registry(dir, recorder, &xtask_copy, &open.addr)?;
     Ok(Registries {
         open,
         basic,
         token,
         mirror,
+        fault,
         token_port,
         basic_password,
         token_password,
         identity_token,
     })
+}
+
+/// The fault-injecting proxy (`xtask lab fault-registry`) in front of the open registry.
+fn start_fault_registry(dir: &Path, recorder: &mut Recorder, xtask: &Path, upstream: &str) -> Result<String> {
+    let port = proc::free_port()?;
+    let log = dir.join("fault-registry.log");
+    let child = proc::spawn_daemon(
+        Command::new(xtask).args([
+            "lab",
+            "fault-registry",
+            "--port",
+            &port.to_string(),
+            "--upstream",
+            upstream,
+        ]),
+        &log,
+    )?;
+    recorder.record("fault-registry", child.id())?;
+    proc::wait_until("the fault registry", Duration::from_secs(10), Some(&log), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })?;
+    Ok(format!("127.0.0.1:{port}"))
 }
 
 fn start_one(dir: &Path, recorder: &mut Recorder, name: &'static str, extra: &str, auth: PushAuth) -> Result<Registry> {
