@@ -1037,3 +1037,71 @@ async fn exhausted_docker_hub_quota_is_not_retried() {
     assert_eq!(client.request_counts().head, 1);
     assert_eq!(client.rate_limit().unwrap().remaining, Some(0));
 }
+
+#[tokio::test]
+async fn a_refresh_token_post_redirected_to_another_origin_is_refused_and_never_resent() {
+    let elsewhere = Fake::start(|_, _| token_json("stolen", 300)).await;
+    let target = format!("http://{}/token", elsewhere.host);
+    let fake = Fake::start(bearer_registry(
+        move |request, _| match request.method.as_str() {
+            "POST" => reply(307).header("Location", &target),
+            _ => token_json("tok", 300),
+        },
+        |_, _| Ok(()),
+    ))
+    .await;
+    let client = fake.client(fast_settings()).with_credential(Credential::identity_token(
+        "<token>",
+        SENTINEL,
+        CredentialOrigin::Explicit,
+    ));
+    let error = client.manifest_digest("app", "1.0").await.unwrap_err();
+    assert_eq!(error.code(), "insecure_redirect", "{error}");
+    assert!(!error.to_string().contains(SENTINEL), "{error}");
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the refresh token was re-sent to another origin"
+    );
+}
+
+#[tokio::test]
+async fn a_403_from_a_registry_that_never_challenged_does_not_blame_the_saved_login() {
+    let fake = Fake::start(|request, _| match request.path() {
+        "/v2/" => reply(200),
+        _ => reply(403),
+    })
+    .await;
+    let client = fake.client(fast_settings()).with_credential(Credential::password(
+        "alice",
+        SENTINEL,
+        CredentialOrigin::Explicit,
+    ));
+    let error = client.manifest_digest("private/app", "1.0").await.unwrap_err();
+    assert_eq!(error.code(), "forbidden", "{error}");
+    let message = error.to_string();
+    assert!(message.contains("without asking for credentials"), "{message}");
+    assert!(message.contains("user alice was not sent"), "{message}");
+    assert!(!message.contains("tidewatch login"), "{message}");
+    assert!(
+        fake.requests().iter().all(|r| r.header("authorization").is_none()),
+        "nothing asked for the credential, so nothing carried it"
+    );
+}
+
+#[tokio::test]
+async fn content_fetched_by_digest_must_hash_to_that_digest() {
+    let fake = Fake::start(|request, _| match request.path() {
+        "/v2/" => reply(200),
+        _ => reply(200)
+            .header("Content-Type", "application/vnd.docker.distribution.manifest.v2+json")
+            .header("Docker-Content-Digest", DIGEST_A)
+            .body(r#"{"schemaVersion":2}"#),
+    })
+    .await;
+    let error = fake
+        .client(fast_settings())
+        .get_manifest("app", DIGEST_A)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "digest_mismatch", "{error}");
+}

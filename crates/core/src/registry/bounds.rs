@@ -132,6 +132,94 @@ mod tests {
         assert_eq!(clamp_seconds(None, bounds), None);
     }
 
+    /// A server on 127.0.0.1 answering every request with a small JSON body, counting requests.
+    async fn counting_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 4096];
+                    if socket.read(&mut buffer).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let body = "{}";
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let _ = socket.write_all(body.as_bytes()).await;
+                });
+            }
+        });
+        (host, count)
+    }
+
+    #[tokio::test]
+    async fn a_reply_holds_its_in_flight_permit_until_its_body_is_read() {
+        use std::sync::atomic::Ordering;
+        let (host, count) = counting_server().await;
+        let client = std::sync::Arc::new(
+            RegistryClient::new(
+                &host,
+                super::super::RegistrySettings {
+                    max_concurrent: 1,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        );
+        let url = client.url("/v2/").unwrap();
+        let send = |client: std::sync::Arc<RegistryClient>, url: url::Url| async move {
+            client
+                .send(
+                    super::super::RequestKind::Get,
+                    reqwest::Method::GET,
+                    url,
+                    HeaderMap::new(),
+                    None,
+                )
+                .await
+        };
+        let first = send(client.clone(), url.clone()).await.unwrap();
+        let second = tokio::spawn(send(client.clone(), url.clone()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1,
+            "a second request went out while a body was unread"
+        );
+        let body = first.body(&client, 1024, "a test body").await.unwrap();
+        assert_eq!(body, b"{}");
+        second.await.unwrap().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_past_its_cap_is_refused_while_streaming() {
+        let (host, _) = counting_server().await;
+        let client = RegistryClient::new(&host, Default::default()).unwrap();
+        let url = client.url("/v2/").unwrap();
+        let reply = client
+            .send(
+                super::super::RequestKind::Get,
+                reqwest::Method::GET,
+                url,
+                HeaderMap::new(),
+                None,
+            )
+            .await
+            .unwrap();
+        let error = reply.body(&client, 1, "a test body").await.unwrap_err();
+        assert!(matches!(error, RegistryError::TooLarge { limit: 1, .. }), "{error}");
+    }
+
     #[test]
     fn instant_arithmetic_never_overflows() {
         let now = Instant::now();
