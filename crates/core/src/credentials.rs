@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -216,6 +216,41 @@ impl CredentialProvider for ChainProvider {
 #[derive(Debug, Clone)]
 pub struct KeyringProvider {
     service: String,
+    /// How long one keyring call may take: a locked keyring waiting for a password prompt, or a
+    /// bus with no Secret Service behind it, becomes a clear error instead of a hang.
+    timeout: std::time::Duration,
+}
+
+/// How long a keyring call may take by default.
+pub const KEYRING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs one blocking keyring call on its own thread and waits at most `timeout` for it. A call
+/// stuck in D-Bus is abandoned (its thread ends when the bus answers or the process exits); the
+/// caller gets an error, never a plain-text fallback.
+fn keyring_call<T: Send + 'static>(
+    registry: &str,
+    timeout: std::time::Duration,
+    call: impl FnOnce() -> Result<T, CredentialError> + Send + 'static,
+) -> Result<T, CredentialError> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("keyring".into()).spawn(move || {
+        let _ = sender.send(call());
+    });
+    if let Err(e) = spawned {
+        return Err(CredentialError::Keyring {
+            registry: registry.to_string(),
+            reason: format!("cannot start a thread for it: {e}"),
+        });
+    }
+    receiver.recv_timeout(timeout).unwrap_or_else(|_| {
+        Err(CredentialError::Keyring {
+            registry: registry.to_string(),
+            reason: format!(
+                "it did not answer within {}s; is it locked, or is no Secret Service (gnome-keyring, KeePassXC) running?",
+                timeout.as_secs()
+            ),
+        })
+    })
 }
 
 #[derive(serde::Serialize, Deserialize)]
@@ -228,11 +263,18 @@ impl KeyringProvider {
     pub fn new(service: &str) -> Self {
         KeyringProvider {
             service: service.to_string(),
+            timeout: KEYRING_TIMEOUT,
         }
     }
 
-    fn entry(&self, registry: &str) -> Result<keyring::Entry, CredentialError> {
-        keyring::Entry::new(&self.service, &registry_key(registry)).map_err(|e| CredentialError::Keyring {
+    /// Waits at most `timeout` for each keyring call.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn entry(service: &str, registry: &str) -> Result<keyring::Entry, CredentialError> {
+        keyring::Entry::new(service, &registry_key(registry)).map_err(|e| CredentialError::Keyring {
             registry: registry.to_string(),
             reason: e.to_string(),
         })
@@ -244,44 +286,54 @@ impl KeyringProvider {
             username: username.to_string(),
             password: password.expose().to_string(),
         };
-        let json = serde_json::to_string(&record).map_err(|e| CredentialError::Keyring {
+        let json = Secret::new(serde_json::to_string(&record).map_err(|e| CredentialError::Keyring {
             registry: registry.to_string(),
             reason: e.to_string(),
-        })?;
-        self.entry(registry)?
-            .set_password(&json)
-            .map_err(|e| CredentialError::Keyring {
-                registry: registry.to_string(),
-                reason: e.to_string(),
-            })
+        })?);
+        let (service, name) = (self.service.clone(), registry.to_string());
+        keyring_call(registry, self.timeout, move || {
+            Self::entry(&service, &name)?
+                .set_password(json.expose())
+                .map_err(|e| CredentialError::Keyring {
+                    registry: name.clone(),
+                    reason: e.to_string(),
+                })
+        })
     }
 
     /// Removes the credential for `registry` (`tidewatch logout`). Returns whether one existed.
     pub fn delete(&self, registry: &str) -> Result<bool, CredentialError> {
-        match self.entry(registry)?.delete_credential() {
-            Ok(()) => Ok(true),
-            Err(keyring::Error::NoEntry) => Ok(false),
-            Err(e) => Err(CredentialError::Keyring {
-                registry: registry.to_string(),
-                reason: e.to_string(),
-            }),
-        }
+        let (service, name) = (self.service.clone(), registry.to_string());
+        keyring_call(registry, self.timeout, move || {
+            match Self::entry(&service, &name)?.delete_credential() {
+                Ok(()) => Ok(true),
+                Err(keyring::Error::NoEntry) => Ok(false),
+                Err(e) => Err(CredentialError::Keyring {
+                    registry: name.clone(),
+                    reason: e.to_string(),
+                }),
+            }
+        })
     }
 }
 
 impl CredentialProvider for KeyringProvider {
     fn credential_for(&self, registry: &str) -> Result<Option<Credential>, CredentialError> {
-        let stored = match self.entry(registry)?.get_password() {
-            Ok(stored) => stored,
-            Err(keyring::Error::NoEntry) => return Ok(None),
-            Err(e) => {
-                return Err(CredentialError::Keyring {
-                    registry: registry.to_string(),
+        let (service, name) = (self.service.clone(), registry.to_string());
+        let stored = keyring_call(registry, self.timeout, move || {
+            match Self::entry(&service, &name)?.get_password() {
+                Ok(stored) => Ok(Some(Secret::new(stored))),
+                Err(keyring::Error::NoEntry) => Ok(None),
+                Err(e) => Err(CredentialError::Keyring {
+                    registry: name.clone(),
                     reason: e.to_string(),
-                })
+                }),
             }
+        })?;
+        let Some(stored) = stored else {
+            return Ok(None);
         };
-        let record: KeyringRecord = serde_json::from_str(&stored).map_err(|_| CredentialError::Keyring {
+        let record: KeyringRecord = serde_json::from_str(stored.expose()).map_err(|_| CredentialError::Keyring {
             registry: registry.to_string(),
             // Never echo the stored text: it holds the password.
             reason: "the stored entry is not Tidewatch's format; run `tidewatch login` again".to_string(),
@@ -302,6 +354,22 @@ pub fn login(registry: &str, username: &str, password: &Secret) -> Result<(), Cr
 /// `tidewatch logout REGISTRY`: removes it again; `Ok(false)` when there was none.
 pub fn logout(registry: &str) -> Result<bool, CredentialError> {
     KeyringProvider::new(DEFAULT_KEYRING_SERVICE).delete(registry)
+}
+
+/// Largest output read from a credential helper.
+const MAX_HELPER_OUTPUT: u64 = 64 * 1024;
+
+/// Reads a pipe to its end (at most `MAX_HELPER_OUTPUT` bytes) on its own thread.
+fn read_capped(pipe: Option<impl Read + Send + 'static>) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(pipe) = pipe {
+            let _ = pipe.take(MAX_HELPER_OUTPUT).read_to_end(&mut bytes);
+        }
+        let _ = sender.send(bytes);
+    });
+    receiver
 }
 
 /// Docker's `config.json`: `auths`, `credHelpers`, `credsStore`.
@@ -453,11 +521,15 @@ impl DockerConfigProvider {
                 tracing::debug!(helper, error = %e, "credential helper did not read its input");
             }
         }
-        // Answers are a few hundred bytes, far below a pipe's buffer, so polling cannot deadlock.
+        // Output is read on its own threads under the same deadline as the process: a helper
+        // that floods its output, or exits leaving a child holding the pipes open, cannot hang
+        // a check. Answers are a few hundred bytes; more than 64 KiB is not an answer.
         let started = std::time::Instant::now();
-        loop {
+        let stdout = read_capped(child.stdout.take());
+        let stderr = read_capped(child.stderr.take());
+        let status = loop {
             match child.try_wait() {
-                Ok(Some(_)) => break,
+                Ok(Some(status)) => break status,
                 Ok(None) if started.elapsed() < self.helper_timeout => {
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
@@ -471,10 +543,21 @@ impl DockerConfigProvider {
                 }
                 Err(e) => return Err(fail(format!("{program} did not finish: {e}"))),
             }
-        }
-        let output = child
-            .wait_with_output()
-            .map_err(|e| fail(format!("{program} did not finish: {e}")))?;
+        };
+        let remaining = self.helper_timeout.saturating_sub(started.elapsed());
+        let output_of = |receiver: std::sync::mpsc::Receiver<Vec<u8>>| {
+            receiver.recv_timeout(remaining).map_err(|_| {
+                fail(format!(
+                    "{program} exited but its output did not end within {}s (a process it started still holds it open)",
+                    self.helper_timeout.as_secs_f32()
+                ))
+            })
+        };
+        let output = std::process::Output {
+            status,
+            stdout: output_of(stdout)?,
+            stderr: output_of(stderr)?,
+        };
         if !output.status.success() {
             let stdout = String::from_utf8_lossy(&output.stdout);
             // The helper protocol's "not found" answer (docker-credential-helpers' ErrCredentialsNotFound).
@@ -797,6 +880,63 @@ mod tests {
         let message = provider.credential_for("x.example").unwrap_err().to_string();
         assert!(message.contains("did not answer"), "{message}");
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn cred_helper_that_exits_but_leaves_its_output_open_is_cut_by_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        // The helper answers and exits; a background child keeps stdout open for 30 s.
+        write_helper(
+            dir.path(),
+            "leaky",
+            "#!/bin/sh
+echo '{\"Username\":\"u\",\"Secret\":\"p\"}'
+sleep 30 &
+exit 0
+",
+        );
+        let path = write_config(dir.path(), r#"{"credsStore":"leaky"}"#);
+        let provider = DockerConfigProvider::new(&path)
+            .with_helper_dir(dir.path())
+            .with_helper_timeout(std::time::Duration::from_millis(500));
+        let started = std::time::Instant::now();
+        let message = provider.credential_for("x.example").unwrap_err().to_string();
+        assert!(message.contains("output did not end"), "{message}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn cred_helper_flooding_its_output_is_cut_and_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write_helper(
+            dir.path(),
+            "flood",
+            "#!/bin/sh
+exec yes
+",
+        );
+        let path = write_config(dir.path(), r#"{"credsStore":"flood"}"#);
+        let provider = DockerConfigProvider::new(&path)
+            .with_helper_dir(dir.path())
+            .with_helper_timeout(std::time::Duration::from_millis(500));
+        let started = std::time::Instant::now();
+        assert!(provider.credential_for("x.example").is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_keyring_call_that_hangs_is_an_error_within_its_timeout() {
+        let started = std::time::Instant::now();
+        let error = keyring_call("x.example", std::time::Duration::from_millis(200), || {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(error.code(), "credentials_keyring");
+        assert!(error.to_string().contains("did not answer within"), "{error}");
     }
 
     #[test]

@@ -66,9 +66,19 @@ pub async fn save_login(
         .with_credential(credential)
         .check_credentials()
         .await?;
-    credentials::login(registry, username.trim(), &password)?;
-    Store::open(database)?.record_login(registry, username.trim())?;
-    Ok(())
+    // The keyring and the store block (D-Bus, SQLite): off the async runtime.
+    let (registry, username, database) = (
+        registry.to_string(),
+        username.trim().to_string(),
+        database.to_path_buf(),
+    );
+    tokio::task::spawn_blocking(move || {
+        credentials::login(&registry, &username, &password)?;
+        Store::open(&database)?.record_login(&registry, &username)?;
+        Ok(())
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 /// Removes a saved login from the keyring and the store. Returns whether the keyring had one.
