@@ -6,7 +6,7 @@
 //! silently replaced. Credentials never live here: they are in the OS keyring.
 
 use std::collections::HashSet;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -717,7 +717,7 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    fs::create_dir_all(&dir)?;
+    crate::private_files::create_dir(&dir)?;
     let name = target
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?
@@ -728,8 +728,12 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         .map_or(0, |d| d.subsec_nanos());
     let tmp = dir.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
     let result = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        // Keep the permissions the user gave the file.
+        // New files are the user's alone (0600); an existing one keeps the permissions its
+        // owner gave it.
+        let mut file = crate::private_files::new_file_options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         if let Ok(meta) = fs::metadata(&target) {
             file.set_permissions(meta.permissions())?;
         }
@@ -1199,5 +1203,21 @@ exclude = "beta"
         let json = serde_json::to_value(crate::error::ErrorInfo::of(&error)).unwrap();
         assert_eq!(json["code"], "config_parse");
         assert!(json["message"].as_str().unwrap().contains("nope"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_config_file_and_its_directory_are_private_to_the_user() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config/tidewatch").join(CONFIG_FILE_NAME);
+        Config::default().save(&path).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        // A file the user opened up keeps what they chose.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        Config::default().save(&path).unwrap();
+        assert_eq!(mode(&path), 0o640);
     }
 }

@@ -468,13 +468,22 @@ impl DockerConfigProvider {
                 })
             }
         };
+        self.parse(&text).map(Some)
+    }
+
+    fn parse(&self, text: &str) -> Result<DockerConfigFile, CredentialError> {
         // Only the position: serde_json's messages can quote the offending value, a secret.
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| CredentialError::DockerConfig {
-                path: self.path.clone(),
-                reason: format!("not a valid Docker config (line {}, column {})", e.line(), e.column()),
-            })
+        serde_json::from_str(text).map_err(|e| CredentialError::DockerConfig {
+            path: self.path.clone(),
+            reason: format!("not a valid Docker config (line {}, column {})", e.line(), e.column()),
+        })
+    }
+
+    /// The inline `auths` credential for `registry` in a config file's text (never runs a
+    /// helper): what the fuzz target reads.
+    pub(crate) fn inline_credential(&self, text: &str, registry: &str) -> Result<Option<Credential>, CredentialError> {
+        let config = self.parse(text)?;
+        self.inline_auth(&config, registry)
     }
 
     fn run_helper(&self, helper: &str, registry: &str) -> Result<Option<Credential>, CredentialError> {

@@ -12,9 +12,11 @@ pub mod login;
 pub mod mirror;
 pub mod monitor;
 pub mod platform;
+mod private_files;
 pub mod reference;
 pub mod registry;
 pub mod store;
+pub mod untrusted;
 pub mod version;
 
 /// Installs the one rustls crypto provider the tree is built with (ring). Idempotent; call it once

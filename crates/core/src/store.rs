@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, ErrorCode};
+use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use crate::checker::{CheckSummary, ContainerResult};
@@ -20,6 +20,24 @@ use crate::error::Coded;
 pub const DATA_DIR_ENV: &str = "TIDEWATCH_DATA_DIR";
 
 pub const DB_FILE_NAME: &str = "tidewatch.db";
+
+/// Checks kept in the history; older ones are pruned as each new one is recorded.
+pub const MAX_HISTORY: usize = 500;
+
+/// Databases whose integrity this process has checked: `quick_check` reads the whole file, so it
+/// runs once per process (at startup), not on every open.
+static INTEGRITY_CHECKED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether `path` still needs its integrity check in this process (and marks it done).
+fn needs_integrity_check(path: &Path) -> bool {
+    let key = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut checked = INTEGRITY_CHECKED.lock().unwrap_or_else(|p| p.into_inner());
+    if checked.contains(&key) {
+        return false;
+    }
+    checked.push(key);
+    true
+}
 
 /// Schema steps, applied in order; step `i` takes `user_version` from `i` to `i + 1`. Append only:
 /// a released step is never edited, since databases out there have already run it.
@@ -176,7 +194,7 @@ impl Store {
     /// database or is malformed is moved aside as `<name>.corrupt-<timestamp>` and a new one started.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|e| StoreError::CreateDir {
+            crate::private_files::create_dir(dir).map_err(|e| StoreError::CreateDir {
                 path: dir.to_path_buf(),
                 reason: e.to_string(),
             })?;
@@ -226,16 +244,30 @@ impl Store {
         let conn = Connection::open(path).map_err(classify)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(other)?;
         // SQLite opens lazily: garbage bytes only show on the first read. quick_check also finds
-        // damaged pages; the database is small, so it costs little.
-        let check: String = conn
-            .query_row("PRAGMA quick_check", [], |row| row.get(0))
-            .map_err(classify)?;
-        if check != "ok" {
-            return Err(OpenFailure::Corrupt(check));
+        // damaged pages; once per process, since it reads every page.
+        if needs_integrity_check(path) {
+            let check: String = conn
+                .query_row("PRAGMA quick_check", [], |row| row.get(0))
+                .map_err(classify)?;
+            if check != "ok" {
+                forget_integrity_check(path);
+                return Err(OpenFailure::Corrupt(check));
+            }
+        } else {
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))
+                .map_err(classify)?;
         }
         // WAL lets the CLI read while the app writes.
         conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0))
             .map_err(classify)?;
+        for file in [path.to_path_buf(), sidecar(path, "-wal"), sidecar(path, "-shm")] {
+            crate::private_files::restrict(&file).map_err(|e| {
+                OpenFailure::Other(StoreError::Open {
+                    path: file.clone(),
+                    reason: format!("cannot make it private (0600): {e}"),
+                })
+            })?;
+        }
         conn.pragma_update(None, "foreign_keys", true).map_err(other)?;
         let mut store = Store {
             conn,
@@ -248,29 +280,52 @@ impl Store {
 
     /// Applies the steps the database has not run yet, each in its own transaction together with
     /// the `user_version` bump, so a crash leaves a consistent version.
+    /// The app and the CLI may open a new database at the same moment: each step takes the
+    /// write lock first (`BEGIN IMMEDIATE`) and re-reads the version inside, so a step another
+    /// process has just applied is never applied twice.
     fn migrate(&mut self, steps: &[&str]) -> Result<(), StoreError> {
         let known = steps.len() as u32;
+        let newer = |found: u32| StoreError::NewerSchema {
+            path: self.path.clone(),
+            found,
+            known,
+        };
         let found = self.schema_version()?;
         if found > known {
-            return Err(StoreError::NewerSchema {
-                path: self.path.clone(),
-                found,
-                known,
-            });
+            return Err(newer(found));
         }
-        for (index, sql) in steps.iter().enumerate().skip(found as usize) {
-            let version = index as u32 + 1;
+        if found == known {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        loop {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| query_error(&path, e))?;
+            let current: u32 = tx
+                .pragma_query_value(None, "user_version", |row| row.get(0))
+                .map_err(|e| query_error(&path, e))?;
+            if current > known {
+                return Err(StoreError::NewerSchema {
+                    path: path.clone(),
+                    found: current,
+                    known,
+                });
+            }
+            let Some(sql) = steps.get(current as usize) else {
+                return Ok(());
+            };
+            let version = current + 1;
             let failed = |e: rusqlite::Error| StoreError::Migration {
-                path: self.path.clone(),
+                path: path.clone(),
                 version,
                 reason: e.to_string(),
             };
-            let tx = self.conn.transaction().map_err(failed)?;
             tx.execute_batch(sql).map_err(failed)?;
             tx.pragma_update(None, "user_version", version).map_err(failed)?;
             tx.commit().map_err(failed)?;
         }
-        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -311,6 +366,13 @@ impl Store {
         )
         .map_err(failed)?;
         let check_id = tx.last_insert_rowid();
+        // Bounded growth: only the most recent checks are kept.
+        tx.execute(
+            "DELETE FROM check_history WHERE id NOT IN
+               (SELECT id FROM check_history ORDER BY started_at DESC, id DESC LIMIT ?1)",
+            params![MAX_HISTORY as i64],
+        )
+        .map_err(failed)?;
         tx.execute("DELETE FROM container_results", []).map_err(failed)?;
         {
             let mut insert = tx
@@ -563,6 +625,21 @@ fn kind_from_db(text: &str) -> Option<crate::version::UpdateKind> {
 
 /// Moves the database and its WAL/shared-memory/journal files aside, so a stale WAL can never
 /// be replayed into the new database. Returns where the database went.
+/// `<path><suffix>`: SQLite's `-wal` and `-shm` files.
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn forget_integrity_check(path: &Path) {
+    let key = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    INTEGRITY_CHECKED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|p| *p != key);
+}
+
 fn move_aside(path: &Path) -> Result<PathBuf, String> {
     let aside = aside_path(path, "corrupt");
     fs::rename(path, &aside).map_err(|e| e.to_string())?;
@@ -868,9 +945,81 @@ mod tests {
         }
         fs::write(&path, &bytes).unwrap();
 
+        // Found at the next start (this process already checked the file once).
+        forget_integrity_check(&path);
         let store = Store::open(&path).unwrap();
         assert!(store.moved_aside().is_some());
         assert!(store.latest_results().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_integrity_check_runs_once_per_process_not_on_every_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE_NAME);
+        drop(Store::open(&path).unwrap());
+        // Checked at the first open: a later open in the same process skips the full scan.
+        assert!(!needs_integrity_check(&path));
+        for _ in 0..3 {
+            drop(Store::open(&path).unwrap());
+        }
+        let key = fs::canonicalize(&path).unwrap();
+        let checked = INTEGRITY_CHECKED.lock().unwrap();
+        assert_eq!(checked.iter().filter(|p| **p == key).count(), 1);
+    }
+
+    #[test]
+    fn history_is_pruned_to_the_most_recent_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join(DB_FILE_NAME)).unwrap();
+        store.conn.pragma_update(None, "synchronous", "OFF").unwrap();
+        for i in 0..(MAX_HISTORY + 7) {
+            store.record_check(&summary(i as u64, 0), &[]).unwrap();
+        }
+        let history = store.history(MAX_HISTORY * 2).unwrap();
+        assert_eq!(history.len(), MAX_HISTORY);
+        assert_eq!(
+            history[0].1.started_at,
+            at((MAX_HISTORY + 6) as u64),
+            "the newest is kept"
+        );
+        assert_eq!(history.last().unwrap().1.started_at, at(7), "the oldest seven went");
+    }
+
+    #[test]
+    fn the_app_and_the_cli_opening_a_new_database_at_once_both_succeed() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(DB_FILE_NAME);
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let openers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Store::open(&path).map(|store| store.schema_version().unwrap())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                let version = opener.join().unwrap().expect("both opens succeed");
+                assert_eq!(version, MIGRATIONS.len() as u32);
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_directory_and_database_are_private_to_the_user() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data/tidewatch");
+        let path = data.join(DB_FILE_NAME);
+        let mut store = Store::open(&path).unwrap();
+        store.record_check(&summary(1, 0), &results()).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&sidecar(&path, "-wal")), 0o600);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! is installed.
 
 mod bench;
+mod fuzz;
 mod lab;
 mod proc;
 mod setup;
@@ -17,6 +18,8 @@ usage: cargo xtask <command>
 
   run              install what is missing, build and start the app on the local engine
   test             install what is missing, start the lab, run fmt, clippy and every test, stop the lab
+  fuzz [--seconds N] [TARGET…]
+                   run every fuzz target N seconds (default 60) with cargo-fuzz on nightly
   bench            measure checks on the lab with the release CLI; writes docs/benchmarks.md
   lab up           start the test lab and write target/lab/lab.env (then run single tests)
   lab down         stop everything `lab up` started
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
         ["run", rest @ ..] => run_app(rest),
         ["test", rest @ ..] => run_tests(rest),
         ["bench"] => bench::run(&workspace_root()),
+        ["fuzz", rest @ ..] => fuzz::run(&workspace_root(), rest),
         ["lab", "up"] => lab::up(&workspace_root()).map(|lab| {
             println!("lab is up; variables in {}", lab.env_file.display());
         }),

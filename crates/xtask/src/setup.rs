@@ -102,6 +102,22 @@ pub fn ensure_tauri_driver() -> Result<()> {
     )
 }
 
+/// `cargo-fuzz` runs the fuzz targets (`cargo xtask fuzz`), on the nightly toolchain.
+pub fn ensure_cargo_fuzz() -> Result<()> {
+    if which("cargo-fuzz").is_some() {
+        return Ok(());
+    }
+    println!("xtask: installing cargo-fuzz (cargo install cargo-fuzz --locked)");
+    proc::run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args([
+            "install",
+            "cargo-fuzz",
+            "--locked",
+        ]),
+        "install cargo-fuzz",
+    )
+}
+
 fn installed(package: &str) -> bool {
     Command::new("dpkg-query")
         .args(["-W", "-f=${Status}", package])

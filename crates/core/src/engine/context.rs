@@ -49,33 +49,44 @@ pub fn discover_contexts(docker_config_dir: &Path) -> Vec<EngineSpec> {
             let id = entry.file_name().to_string_lossy().into_owned();
             let file = entry.path().join("meta.json");
             let text = std::fs::read_to_string(&file).ok()?;
-            let meta: ContextMeta = match serde_json::from_str(&text) {
-                Ok(meta) => meta,
-                Err(e) => {
-                    tracing::warn!(file = %file.display(), "skipping a Docker context whose meta.json is invalid: {e}");
-                    return None;
-                }
-            };
-            let endpoint = meta.endpoints.get("docker")?;
-            let host = endpoint.host.clone().filter(|h| !h.trim().is_empty())?;
-            if endpoint.skip_tls_verify {
-                // bollard always verifies the engine's certificate; say so rather than fail later unexplained.
-                tracing::warn!(context = %meta.name, "Docker context asks to skip TLS verification; Tidewatch verifies anyway");
-            }
-            let tls_dir = docker_config_dir.join("contexts").join("tls").join(&id).join("docker");
-            let existing = |file: &str| Some(tls_dir.join(file)).filter(|p| p.is_file());
-            Some(EngineSpec {
-                name: meta.name,
-                host,
-                tls_ca: existing("ca.pem"),
-                tls_cert: existing("cert.pem"),
-                tls_key: existing("key.pem"),
-                origin: EngineOrigin::DockerContext,
+            context_from_meta(&text, &id, docker_config_dir).unwrap_or_else(|e| {
+                tracing::warn!(file = %file.display(), "skipping a Docker context whose meta.json is invalid: {e}");
+                None
             })
         })
         .collect();
     specs.sort_by(|a, b| a.name.cmp(&b.name));
     specs
+}
+
+/// The engine a context's `meta.json` text names (`None` without a Docker endpoint), with the TLS
+/// files stored under `id`.
+pub(crate) fn context_from_meta(
+    text: &str,
+    id: &str,
+    docker_config_dir: &Path,
+) -> Result<Option<EngineSpec>, serde_json::Error> {
+    let meta: ContextMeta = serde_json::from_str(text)?;
+    let Some(endpoint) = meta.endpoints.get("docker") else {
+        return Ok(None);
+    };
+    let Some(host) = endpoint.host.clone().filter(|h| !h.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if endpoint.skip_tls_verify {
+        // bollard always verifies the engine's certificate; say so rather than fail later unexplained.
+        tracing::warn!(context = %meta.name, "Docker context asks to skip TLS verification; Tidewatch verifies anyway");
+    }
+    let tls_dir = docker_config_dir.join("contexts").join("tls").join(id).join("docker");
+    let existing = |file: &str| Some(tls_dir.join(file)).filter(|p| p.is_file());
+    Ok(Some(EngineSpec {
+        name: meta.name,
+        host,
+        tls_ca: existing("ca.pem"),
+        tls_cert: existing("cert.pem"),
+        tls_key: existing("key.pem"),
+        origin: EngineOrigin::DockerContext,
+    }))
 }
 
 /// The context the docker CLI would use (`DOCKER_CONTEXT`, else `currentContext` in

@@ -3,7 +3,7 @@
 //! Addresses live in `host`, Docker contexts in `context`, events in `events`, the reconnecting
 //! supervisor in `watch`.
 
-mod context;
+pub(crate) mod context;
 mod events;
 mod host;
 mod targets;

@@ -14,6 +14,7 @@ use url::Url;
 use crate::credentials::Credential;
 use crate::registry::{lock, RegistryClient, RegistryError, Reply, RequestKind};
 pub use challenge::{choose, parse_challenges, Challenge};
+pub(crate) use token::parse_token_body;
 pub use token::{Token, DEFAULT_TOKEN_LIFETIME};
 
 /// What a request carried, to word a refusal.

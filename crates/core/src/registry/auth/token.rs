@@ -275,22 +275,34 @@ impl RegistryClient {
             status: status.as_u16(),
             content_type: content_type.clone(),
         };
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| not_json())?;
-        if !value.is_object() {
-            return Err(not_json());
-        }
-        let parsed: TokenResponse = serde_json::from_value(value).map_err(|_| RegistryError::TokenMissing {
-            registry: self.registry.clone(),
-            realm: realm_text.clone(),
-        })?;
         let (now, wall_now) = now();
-        parsed
-            .into_token(now, wall_now)
-            .ok_or_else(|| RegistryError::TokenMissing {
+        match parse_token_body(&bytes, now, wall_now) {
+            Err(TokenBodyError::NotJson) => Err(not_json()),
+            Err(TokenBodyError::NoToken) => Err(RegistryError::TokenMissing {
                 registry: self.registry.clone(),
                 realm: realm_text,
-            })
+            }),
+            Ok(token) => Ok(token),
+        }
     }
+}
+
+/// Why a token server's body gave no token.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TokenBodyError {
+    NotJson,
+    NoToken,
+}
+
+/// A token server's body (already size-capped) read into a token: a JSON object holding
+/// `token` or `access_token`, its lifetime clamped.
+pub(crate) fn parse_token_body(bytes: &[u8], now: Instant, wall_now: SystemTime) -> Result<Token, TokenBodyError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| TokenBodyError::NotJson)?;
+    if !value.is_object() {
+        return Err(TokenBodyError::NotJson);
+    }
+    let parsed: TokenResponse = serde_json::from_value(value).map_err(|_| TokenBodyError::NoToken)?;
+    parsed.into_token(now, wall_now).ok_or(TokenBodyError::NoToken)
 }
 
 /// Time source for token expiry, kept in one place.

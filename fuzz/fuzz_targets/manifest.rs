@@ -1,0 +1,5 @@
+//! Fuzz target: `tidewatch_core::untrusted::manifest` must never panic.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tidewatch_core::untrusted::manifest(data));
