@@ -125,6 +125,13 @@ enum ConnectFailure {
     },
 }
 
+/// Why inspecting a listed container failed.
+enum InspectFailure {
+    /// It no longer exists (HTTP 404): removed between the list and the inspect.
+    Gone,
+    Other(EngineError),
+}
+
 impl Engine {
     /// Connects to `spec` and negotiates the API version with the engine.
     pub async fn connect_with(spec: &EngineSpec) -> Result<Engine, EngineError> {
@@ -246,7 +253,15 @@ impl Engine {
             // The list shows the image ID instead of the name once the name points at another
             // image (a newer pull); the name as created is still in the container's config.
             let image = if looks_like_image_id(&listed_image, &image_id) {
-                self.image_as_created(&id).await?.unwrap_or(listed_image)
+                match self.image_as_created(&id).await {
+                    Ok(created) => created.unwrap_or(listed_image),
+                    // Removed between the list and the inspect: skip it, not the whole engine.
+                    Err(InspectFailure::Gone) => {
+                        tracing::debug!(engine = %self.name(), container = %id, "container vanished while listing; skipped");
+                        continue;
+                    }
+                    Err(InspectFailure::Other(error)) => return Err(error),
+                }
             } else {
                 listed_image
             };
@@ -285,12 +300,15 @@ impl Engine {
         Ok(containers)
     }
 
-    async fn image_as_created(&self, container_id: &str) -> Result<Option<String>, EngineError> {
+    async fn image_as_created(&self, container_id: &str) -> Result<Option<String>, InspectFailure> {
         let inspect = self
             .docker
             .inspect_container(container_id, None::<InspectContainerOptions>)
             .await
-            .map_err(|e| self.request_error("inspect a container", e))?;
+            .map_err(|e| match e {
+                bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => InspectFailure::Gone,
+                e => InspectFailure::Other(self.request_error("inspect a container", e)),
+            })?;
         Ok(inspect.config.and_then(|c| c.image))
     }
 

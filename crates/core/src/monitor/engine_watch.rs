@@ -28,7 +28,7 @@ pub(super) fn watch_engines(monitor: &Monitor, config: &Config) -> Vec<tokio::ta
                             Ok(next) => next,
                             Err(_) => {
                                 pending = false;
-                                monitor.check_now();
+                                monitor.engine_changed();
                                 continue;
                             }
                         }

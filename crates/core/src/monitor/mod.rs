@@ -12,7 +12,7 @@ mod view;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
 
@@ -24,6 +24,19 @@ use crate::store::Store;
 
 pub use notifications::{NewUpdate, SUMMARY_THRESHOLD};
 pub use view::{MonitorState, Phase, TrayStatus};
+
+/// Least time between the end of one check and a check an engine event triggers: a container
+/// in a restart loop must not cost a registry check every minute (docs/reliability.md#the-app).
+pub const EVENT_CHECK_GAP: Duration = Duration::from_secs(10 * 60);
+
+/// How long an engine event's check must wait: until [`EVENT_CHECK_GAP`] has passed since the
+/// last check ended (zero when it has, or when there was none).
+pub fn event_check_delay(last_check: Option<Instant>, now: Instant) -> Duration {
+    match last_check {
+        Some(last) => EVENT_CHECK_GAP.saturating_sub(now.saturating_duration_since(last)),
+        None => Duration::ZERO,
+    }
+}
 
 /// Where the monitor reports. Called from the monitor's task; keep implementations quick.
 pub trait MonitorEvents: Send + Sync + 'static {
@@ -50,6 +63,8 @@ struct Shared {
     state: Mutex<MonitorState>,
     wake: Notify,
     check_requested: AtomicBool,
+    /// A watched engine changed; a check runs when Pause and the event gap allow.
+    event_requested: AtomicBool,
     paused: AtomicBool,
     config_changed: AtomicBool,
 }
@@ -63,6 +78,7 @@ impl Monitor {
                 state: Mutex::new(MonitorState::default()),
                 wake: Notify::new(),
                 check_requested: AtomicBool::new(true), // the first check runs at start
+                event_requested: AtomicBool::new(false),
                 paused: AtomicBool::new(false),
                 config_changed: AtomicBool::new(false),
             }),
@@ -76,6 +92,16 @@ impl Monitor {
     /// Runs a check as soon as the current one (if any) is done, paused or not.
     pub fn check_now(&self) {
         self.shared.check_requested.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+
+    /// A watched engine changed (a container started, an image was pulled). Unlike
+    /// [`Monitor::check_now`] this respects Pause and is rate-limited ([`event_check_delay`]).
+    pub(crate) fn engine_changed(&self) {
+        if self.is_paused() {
+            return;
+        }
+        self.shared.event_requested.store(true, Ordering::SeqCst);
         self.shared.wake.notify_one();
     }
 
@@ -117,8 +143,22 @@ impl Monitor {
         let mut schedule = schedule::Schedule::default();
         let mut next_due = SystemTime::now();
         let mut watchers = engine_watch::watch_engines(&self, &loaded.config);
+        let mut last_check: Option<Instant> = None;
         loop {
             let forced = self.shared.check_requested.swap(false, Ordering::SeqCst);
+            // Engine events never bypass Pause, and trigger a check at most once per gap.
+            if self.is_paused() {
+                self.shared.event_requested.store(false, Ordering::SeqCst);
+            }
+            let event_wait = self
+                .shared
+                .event_requested
+                .load(Ordering::SeqCst)
+                .then(|| event_check_delay(last_check, Instant::now()));
+            let event_due = event_wait == Some(Duration::ZERO);
+            if event_due {
+                self.shared.event_requested.store(false, Ordering::SeqCst);
+            }
             if self.shared.config_changed.swap(false, Ordering::SeqCst) {
                 loaded = config_store.load();
                 checker = None; // rebuilt with the new registries and mirror rules
@@ -126,12 +166,13 @@ impl Monitor {
                 watchers = engine_watch::watch_engines(&self, &loaded.config);
             }
             let due = SystemTime::now() >= next_due && !self.is_paused();
-            if !(forced || due) {
+            if !(forced || due || event_due) {
                 let wait = if self.is_paused() {
                     Duration::from_secs(3600)
                 } else {
                     next_due.duration_since(SystemTime::now()).unwrap_or_default()
                 };
+                let wait = event_wait.map_or(wait, |event| event.min(wait));
                 let _ = tokio::time::timeout(wait, self.shared.wake.notified()).await;
                 continue;
             }
@@ -150,6 +191,7 @@ impl Monitor {
             }
             let Some(active) = checker.as_ref() else { continue };
             let report = self.run_check(active, &config).await;
+            last_check = Some(Instant::now());
 
             let offline = report.is_offline();
             next_due = SystemTime::now() + schedule.wait_after(offline, &config.schedule);
@@ -208,5 +250,63 @@ impl Monitor {
         let mut store = Store::open(&self.shared.paths.database)?;
         store.record_check(&report.summary, &report.containers)?;
         notifications::new_updates(&store, report, config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Silent;
+
+    impl MonitorEvents for Silent {
+        fn state_changed(&self, _: &MonitorState) {}
+        fn new_updates(&self, _: &[NewUpdate]) {}
+    }
+
+    fn monitor() -> Monitor {
+        let dir = std::env::temp_dir();
+        Monitor::new(
+            MonitorPaths {
+                config: dir.join("tidewatch-monitor-test.toml"),
+                database: dir.join("tidewatch-monitor-test.db"),
+            },
+            Arc::new(Silent),
+        )
+    }
+
+    #[test]
+    fn engine_events_while_paused_ask_for_no_check() {
+        let monitor = monitor();
+        monitor.set_paused(true);
+        monitor.engine_changed();
+        assert!(!monitor.shared.event_requested.load(Ordering::SeqCst));
+        monitor.set_paused(false);
+        monitor.engine_changed();
+        assert!(monitor.shared.event_requested.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn a_container_in_a_restart_loop_costs_at_most_one_check_per_gap() {
+        // An event every 30 s for two hours; each check takes 5 s.
+        let start = Instant::now();
+        let mut last_check: Option<Instant> = None;
+        let mut checks = 0;
+        let mut t = Duration::ZERO;
+        while t < Duration::from_secs(2 * 3600) {
+            let now = start + t;
+            if event_check_delay(last_check, now).is_zero() {
+                checks += 1;
+                last_check = Some(now + Duration::from_secs(5));
+            }
+            t += Duration::from_secs(30);
+        }
+        assert!(checks <= 12, "{checks} checks in two hours");
+        assert!(checks >= 11, "events still trigger checks ({checks})");
+        assert_eq!(
+            event_check_delay(None, start),
+            Duration::ZERO,
+            "the first event checks at once"
+        );
     }
 }
