@@ -242,6 +242,26 @@ fn credentials_are_verified_saved_listed_without_secret_and_deleted() {
         "the settings never carry the secret"
     );
 
+    // The secrets audit, the app's side: no IPC answer and no file of the app holds the password.
+    let state = invoke(&app, "get_state", json!({})).unwrap();
+    let settings = invoke(&app, "get_settings", json!({})).unwrap();
+    for answer in [&state, &settings] {
+        assert!(
+            !answer.to_string().contains(password),
+            "an IPC answer holds the password"
+        );
+    }
+    for entry in std::fs::read_dir(app.home.path()).unwrap().flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        for secret in [password, wrong] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds a password",
+                entry.path().display()
+            );
+        }
+    }
+
     let deleted = invoke(&app, "delete_credential", json!({"registry": registry})).unwrap();
     assert_eq!(deleted["credentials"], json!([]));
 }
@@ -281,11 +301,20 @@ fn start_hidden_and_autostart_are_saved() {
 }
 
 #[test]
-fn release_notes_open_only_web_links() {
+fn release_notes_open_only_links_of_the_report() {
     let app = app();
+    for url in [
+        "file:///etc/passwd",
+        "not a url",
+        "http://example.com/notes",
+        "javascript:alert(1)",
+    ] {
+        let (code, message) = error_shape(invoke(&app, "open_release_notes", json!({ "url": url })).unwrap_err_json());
+        assert_eq!(code, "invalid_url", "{url}: {message}");
+    }
+    // An https link no container of the current check carries is refused too: the window cannot
+    // make the app open an arbitrary page.
     let (code, message) =
-        error_shape(invoke(&app, "open_release_notes", json!({"url": "file:///etc/passwd"})).unwrap_err_json());
-    assert_eq!(code, "invalid_url", "{message}");
-    let (code, _) = error_shape(invoke(&app, "open_release_notes", json!({"url": "not a url"})).unwrap_err_json());
-    assert_eq!(code, "invalid_url");
+        error_shape(invoke(&app, "open_release_notes", json!({"url": "https://evil.example/notes"})).unwrap_err_json());
+    assert_eq!(code, "link_not_in_report", "{message}");
 }

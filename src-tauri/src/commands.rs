@@ -1,7 +1,5 @@
 //! Tauri commands: parse, call the core, map the error. Nothing else lives here.
 
-use std::str::FromStr;
-
 use serde::Serialize;
 use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_autostart::ManagerExt as _;
@@ -11,7 +9,7 @@ use tidewatch_core::credentials::Secret;
 use tidewatch_core::engine::EngineInfo;
 use tidewatch_core::error::{Coded, ErrorInfo};
 use tidewatch_core::explain::Explanation;
-use tidewatch_core::monitor::MonitorState;
+use tidewatch_core::monitor::{MonitorPaths, MonitorState};
 use tidewatch_core::store::SavedLogin;
 use tidewatch_core::{engine, explain, login};
 
@@ -24,10 +22,10 @@ pub enum ShellError {
     Autostart(String),
     #[error("cannot save the start-hidden choice: {0}")]
     SettingsWrite(std::io::Error),
-    #[error("{0}")]
-    InvalidUrl(String),
     #[error("cannot open the browser: {0}")]
     OpenFailed(String),
+    #[error("a background task failed: {0}")]
+    Worker(String),
 }
 
 impl Coded for ShellError {
@@ -35,14 +33,24 @@ impl Coded for ShellError {
         match self {
             ShellError::Autostart(_) => "autostart",
             ShellError::SettingsWrite(_) => "settings_write",
-            ShellError::InvalidUrl(_) => "invalid_url",
             ShellError::OpenFailed(_) => "open_failed",
+            ShellError::Worker(_) => "worker_failed",
         }
     }
 }
 
 /// Every command's error: `{code, message}` (the core's one convention).
 type CommandResult<T> = Result<T, ErrorInfo>;
+
+/// Runs blocking work (the keyring over D-Bus, SQLite, files) off the main thread and the async
+/// runtime's workers, so the window and the tray menu never freeze (docs/reliability.md#the-app).
+async fn off_main_thread<T: Send + 'static>(
+    work: impl FnOnce() -> CommandResult<T> + Send + 'static,
+) -> CommandResult<T> {
+    tauri::async_runtime::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(ErrorInfo::of(&ShellError::Worker(e.to_string()))))
+}
 
 #[derive(Debug, Serialize)]
 pub struct AppInfo {
@@ -85,34 +93,39 @@ pub struct Settings {
     pub start_hidden: bool,
 }
 
-fn settings<R: Runtime>(app: &AppHandle<R>, context: &AppContext) -> CommandResult<Settings> {
-    let loaded = ConfigStore::new(context.paths.config.clone()).load();
+fn settings<R: Runtime>(app: &AppHandle<R>, paths: &MonitorPaths) -> CommandResult<Settings> {
+    let loaded = ConfigStore::new(paths.config.clone()).load();
     Ok(Settings {
         config: loaded.config,
-        credentials: login::saved_logins(&context.paths.database)?,
-        config_path: context.paths.config.display().to_string(),
+        credentials: login::saved_logins(&paths.database)?,
+        config_path: paths.config.display().to_string(),
         config_error: loaded.error.map(ErrorInfo::from),
         autostart: app.autolaunch().is_enabled().unwrap_or(false),
-        start_hidden: crate::context::start_hidden(&context.paths),
+        start_hidden: crate::context::start_hidden(paths),
     })
 }
 
 #[tauri::command]
-pub fn get_settings<R: Runtime>(app: AppHandle<R>, context: State<'_, AppContext>) -> CommandResult<Settings> {
-    settings(&app, &context)
+pub async fn get_settings<R: Runtime>(app: AppHandle<R>, context: State<'_, AppContext>) -> CommandResult<Settings> {
+    let paths = context.paths.clone();
+    off_main_thread(move || settings(&app, &paths)).await
 }
 
 #[tauri::command]
-pub fn save_settings<R: Runtime>(
+pub async fn save_settings<R: Runtime>(
     app: AppHandle<R>,
     context: State<'_, AppContext>,
     config: Config,
 ) -> CommandResult<Settings> {
-    let mut store = ConfigStore::new(context.paths.config.clone());
-    store.load();
-    store.save(&config)?;
-    context.monitor.config_changed();
-    settings(&app, &context)
+    let (paths, monitor) = (context.paths.clone(), context.monitor.clone());
+    off_main_thread(move || {
+        let mut store = ConfigStore::new(paths.config.clone());
+        store.load();
+        store.save(&config)?;
+        monitor.config_changed();
+        settings(&app, &paths)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -128,70 +141,88 @@ pub async fn save_credential<R: Runtime>(
     username: String,
     password: String,
 ) -> CommandResult<Settings> {
-    let config = ConfigStore::new(context.paths.config.clone()).load().config;
+    let paths = context.paths.clone();
+    let config_path = paths.config.clone();
+    let config = off_main_thread(move || Ok(ConfigStore::new(config_path).load().config)).await?;
     let registry_settings = config.registry_settings(&registry);
     login::save_login(
         &registry,
         registry_settings,
         &username,
         Secret::new(password),
-        &context.paths.database,
+        &paths.database,
     )
     .await?;
     context.monitor.config_changed(); // drop cached tokens: the next check uses the new login
-    settings(&app, &context)
+    off_main_thread(move || settings(&app, &paths)).await
 }
 
 #[tauri::command]
-pub fn delete_credential<R: Runtime>(
+pub async fn delete_credential<R: Runtime>(
     app: AppHandle<R>,
     context: State<'_, AppContext>,
     registry: String,
 ) -> CommandResult<Settings> {
-    login::remove_login(&registry, &context.paths.database)?;
-    context.monitor.config_changed();
-    settings(&app, &context)
+    let (paths, monitor) = (context.paths.clone(), context.monitor.clone());
+    off_main_thread(move || {
+        login::remove_login(&registry, &paths.database)?;
+        monitor.config_changed();
+        settings(&app, &paths)
+    })
+    .await
 }
 
 #[tauri::command]
-pub fn explain(context: State<'_, AppContext>, reference: String) -> CommandResult<Explanation> {
-    Ok(explain::explain(&context.paths.config, &reference)?)
+pub async fn explain(context: State<'_, AppContext>, reference: String) -> CommandResult<Explanation> {
+    let config = context.paths.config.clone();
+    off_main_thread(move || Ok(explain::explain(&config, &reference)?)).await
 }
 
 #[tauri::command]
-pub fn set_autostart<R: Runtime>(
+pub async fn set_autostart<R: Runtime>(
     app: AppHandle<R>,
     context: State<'_, AppContext>,
     enabled: bool,
 ) -> CommandResult<Settings> {
-    let autolaunch = app.autolaunch();
-    let result = if enabled {
-        autolaunch.enable()
-    } else {
-        autolaunch.disable()
-    };
-    result.map_err(|e| ShellError::Autostart(e.to_string()))?;
-    settings(&app, &context)
+    let paths = context.paths.clone();
+    off_main_thread(move || {
+        let autolaunch = app.autolaunch();
+        let result = if enabled {
+            autolaunch.enable()
+        } else {
+            autolaunch.disable()
+        };
+        result.map_err(|e| ShellError::Autostart(e.to_string()))?;
+        settings(&app, &paths)
+    })
+    .await
 }
 
 #[tauri::command]
-pub fn set_start_hidden<R: Runtime>(
+pub async fn set_start_hidden<R: Runtime>(
     app: AppHandle<R>,
     context: State<'_, AppContext>,
     enabled: bool,
 ) -> CommandResult<Settings> {
-    crate::context::set_start_hidden(&context.paths, enabled).map_err(ShellError::SettingsWrite)?;
-    settings(&app, &context)
+    let paths = context.paths.clone();
+    off_main_thread(move || {
+        crate::context::set_start_hidden(&paths, enabled).map_err(ShellError::SettingsWrite)?;
+        settings(&app, &paths)
+    })
+    .await
 }
 
+/// Opens a release-notes link: only an https URL that a container of the current report carries
+/// (the core decides; docs/reliability.md#the-app).
 #[tauri::command]
-pub fn open_release_notes<R: Runtime>(app: AppHandle<R>, url: String) -> CommandResult<()> {
-    let parsed = url::Url::from_str(&url).map_err(|e| ShellError::InvalidUrl(format!("{url:?} is not a URL: {e}")))?;
-    if !matches!(parsed.scheme(), "https" | "http") {
-        return Err(ShellError::InvalidUrl("only http and https links are opened".into()).into());
-    }
+pub fn open_release_notes<R: Runtime>(
+    app: AppHandle<R>,
+    context: State<'_, AppContext>,
+    url: String,
+) -> CommandResult<()> {
+    let link = context.monitor.state().release_notes_link(&url)?;
     app.opener()
-        .open_url(parsed.as_str(), None::<&str>)
+        .open_url(link.as_str(), None::<&str>)
         .map_err(|e| ShellError::OpenFailed(e.to_string()))?;
     Ok(())
 }

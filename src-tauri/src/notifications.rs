@@ -1,68 +1,63 @@
-//! Native notifications (notify-rust, the desktop's notification server over D-Bus): one per
-//! newly found update, or one summary when a check finds many. Clicking one opens the window at
-//! that container where the server supports actions.
+//! Native notifications (notify-rust, the desktop's notification server over D-Bus): what the
+//! core's `announcements` say, text already escaped for markup. Clicking one opens the window at
+//! that container where the server supports actions; the wait for that click ends after
+//! `CLICK_WAIT`, so no notification holds a task forever.
 
 use tauri::{AppHandle, Emitter, Runtime};
-use tidewatch_core::monitor::{NewUpdate, SUMMARY_THRESHOLD};
+use tidewatch_core::monitor::{announcements, Announcement, NewUpdate, CLICK_WAIT};
 
 use crate::tray::show_main_window;
 
 pub fn announce<R: Runtime>(app: &AppHandle<R>, updates: &[NewUpdate]) {
-    if updates.len() > SUMMARY_THRESHOLD {
-        let names: Vec<&str> = updates.iter().take(5).map(|u| u.name.as_str()).collect();
-        let more = updates.len().saturating_sub(names.len());
-        let body = if more > 0 {
-            format!("{} and {more} more", names.join(", "))
-        } else {
-            names.join(", ")
-        };
-        show(app, format!("{} updates available", updates.len()), body, None);
-    } else {
-        for update in updates {
-            show(
-                app,
-                format!("Update for {}", update.name),
-                format!(
-                    "{} → {} ({})\n{}",
-                    update.current, update.new, update.kind, update.image
-                ),
-                update.container_id.clone(),
-            );
-        }
+    for announcement in announcements(updates) {
+        show(app, announcement);
     }
 }
 
-fn show<R: Runtime>(app: &AppHandle<R>, summary: String, body: String, container_id: Option<String>) {
+fn show<R: Runtime>(app: &AppHandle<R>, announcement: Announcement) {
     let app = app.clone();
-    // Showing and waiting for a click block on D-Bus: keep them off the async runtime.
-    std::thread::spawn(move || {
+    tauri::async_runtime::spawn(async move {
         let mut notification = notify_rust::Notification::new();
         notification
             .appname("Tidewatch")
-            .summary(&summary)
-            .body(&body)
+            .summary(&announcement.summary)
+            .body(&announcement.body)
             .icon("software-update-available");
         notification.action("default", "Open");
-        match notification.show() {
+        match notification.show_async().await {
             Ok(handle) => {
                 #[cfg(all(unix, not(target_os = "macos")))]
-                handle.wait_for_action(|action| {
-                    if action == "default" {
-                        show_main_window(&app);
-                        match &container_id {
-                            Some(id) => {
-                                let _ = app.emit("focus-container", serde_json::json!({ "id": id }));
+                {
+                    let waited = tokio::time::timeout(
+                        CLICK_WAIT,
+                        handle.wait_for_action_async(|response| {
+                            if matches!(response, notify_rust::NotificationResponse::Default) {
+                                open_at(&app, announcement.container_id.as_deref());
                             }
-                            None => {
-                                let _ = app.emit("show-updates", ());
-                            }
-                        }
+                        }),
+                    )
+                    .await;
+                    if waited.is_err() {
+                        tracing::debug!("stopped waiting for a click on a notification");
                     }
-                });
+                }
                 #[cfg(not(all(unix, not(target_os = "macos"))))]
-                let _ = (handle, &app, &container_id);
+                let _ = (handle, &app);
             }
             Err(error) => tracing::warn!("cannot show a notification (is a notification server running?): {error}"),
         }
     });
+}
+
+/// A click: the window, at the container the notification was about (or the updates list).
+fn open_at<R: Runtime>(app: &AppHandle<R>, container_id: Option<&str>) {
+    show_main_window(app);
+    match container_id {
+        Some(id) => {
+            let _ = app.emit("focus-container", serde_json::json!({ "id": id }));
+        }
+        None => {
+            let _ = app.emit("show-updates", ());
+        }
+    }
 }

@@ -113,7 +113,7 @@ fn check(sandbox: &Sandbox, lab: &Lab, args: &[String]) -> Run {
         .arg("check")
         .args(args)
         .arg("--json")
-        .env("RUST_LOG", "debug")
+        .env("TIDEWATCH_LOG", "debug")
         .stdout(Stdio::from(File::create(&out_path).unwrap()))
         .stderr(Stdio::from(File::create(&err_path).unwrap()))
         .spawn()

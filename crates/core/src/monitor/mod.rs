@@ -22,8 +22,8 @@ use crate::engine::engines_to_watch;
 use crate::error::ErrorInfo;
 use crate::store::Store;
 
-pub use notifications::{NewUpdate, SUMMARY_THRESHOLD};
-pub use view::{MonitorState, Phase, TrayStatus};
+pub use notifications::{announcements, escape_markup, Announcement, NewUpdate, CLICK_WAIT, SUMMARY_THRESHOLD};
+pub use view::{LinkRefused, MonitorState, Phase, TrayStatus};
 
 /// Least time between the end of one check and a check an engine event triggers: a container
 /// in a restart loop must not cost a registry check every minute (docs/reliability.md#the-app).

@@ -23,6 +23,69 @@ pub struct NewUpdate {
     pub kind: UpdateKind,
 }
 
+/// How long the app waits for a click on a notification before it stops listening.
+pub const CLICK_WAIT: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// One notification as the desktop shows it: text already escaped for servers that render
+/// markup (the body may be read as a subset of HTML), and the container a click opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    pub summary: String,
+    pub body: String,
+    pub container_id: Option<String>,
+}
+
+/// The notifications for `updates`: one each, or one summary when there are more than
+/// [`SUMMARY_THRESHOLD`]. Names and tags come from container labels and registries, so every
+/// piece is escaped: `<b>` in a label shows as text, never as markup or a link.
+pub fn announcements(updates: &[NewUpdate]) -> Vec<Announcement> {
+    if updates.len() > SUMMARY_THRESHOLD {
+        let names: Vec<String> = updates.iter().take(5).map(|u| escape_markup(&u.name)).collect();
+        let more = updates.len().saturating_sub(names.len());
+        let body = if more > 0 {
+            format!("{} and {more} more", names.join(", "))
+        } else {
+            names.join(", ")
+        };
+        return vec![Announcement {
+            summary: format!("{} updates available", updates.len()),
+            body,
+            container_id: None,
+        }];
+    }
+    updates
+        .iter()
+        .map(|update| Announcement {
+            summary: format!("Update for {}", escape_markup(&update.name)),
+            body: format!(
+                "{} → {} ({})\n{}",
+                escape_markup(&update.current),
+                escape_markup(&update.new),
+                update.kind,
+                escape_markup(&update.image)
+            ),
+            container_id: update.container_id.clone(),
+        })
+        .collect()
+}
+
+/// `&`, `<`, `>`, quotes as entities: the notification spec's body markup is a subset of HTML.
+pub fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The updates of `report` the user has not been told about, marking them as told.
 pub fn new_updates(store: &Store, report: &CheckReport, config: &Config) -> Result<Vec<NewUpdate>, StoreError> {
     let mut new_updates = Vec::new();
@@ -130,5 +193,33 @@ mod tests {
         let key = notified_key(&result("docker.io/library/nginx:latest", update)).unwrap();
         assert_eq!(key.upstream, "docker.io/library/nginx:latest");
         assert_eq!(key.digest.as_deref(), Some("sha256:ccc"));
+    }
+
+    #[test]
+    fn notification_text_from_labels_and_tags_is_escaped_for_markup() {
+        let update = NewUpdate {
+            container_id: Some("abc".into()),
+            name: "<b>web</b> & <a href=\"https://evil.example\">click</a>".into(),
+            image: "registry.example/app:1.0".into(),
+            current: "1.0".into(),
+            new: "1.1<img src=x>".into(),
+            kind: UpdateKind::Minor,
+        };
+        let shown = announcements(std::slice::from_ref(&update));
+        assert_eq!(shown.len(), 1);
+        let text = format!("{} {}", shown[0].summary, shown[0].body);
+        for raw in ["<b>", "<a ", "<img", " & "] {
+            assert!(!text.contains(raw), "{raw} in {text}");
+        }
+        assert!(text.contains("&lt;b&gt;web&lt;/b&gt; &amp;"), "{text}");
+        assert_eq!(shown[0].container_id.as_deref(), Some("abc"));
+        let many = announcements(&vec![update; SUMMARY_THRESHOLD + 1]);
+        assert_eq!(many.len(), 1);
+        assert!(!many[0].body.contains("<b>"), "{}", many[0].body);
+        assert_eq!(
+            escape_markup("a\u{7}b\nc"),
+            "ab\nc",
+            "control characters dropped, lines kept"
+        );
     }
 }

@@ -62,7 +62,49 @@ impl Default for MonitorState {
     }
 }
 
+/// A link the window asked to open that Tidewatch will not open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkRefused {
+    #[error("{0:?} is not a URL")]
+    NotAUrl(String),
+    #[error("only https:// release-notes links are opened, not {0}")]
+    NotHttps(String),
+    #[error("{0} is not the release-notes link of any container in the current check")]
+    NotInReport(String),
+}
+
+impl crate::error::Coded for LinkRefused {
+    fn code(&self) -> &'static str {
+        match self {
+            LinkRefused::NotAUrl(_) | LinkRefused::NotHttps(_) => "invalid_url",
+            LinkRefused::NotInReport(_) => "link_not_in_report",
+        }
+    }
+}
+
 impl MonitorState {
+    /// The release-notes link the window asked to open, when it may be: an https URL that a
+    /// container of the current report carries (from its labels). The window cannot make the
+    /// app open anything else, whatever a compromised page sends.
+    pub fn release_notes_link(&self, url: &str) -> Result<url::Url, LinkRefused> {
+        let parsed = url::Url::parse(url).map_err(|_| LinkRefused::NotAUrl(url.chars().take(200).collect()))?;
+        if parsed.scheme() != "https" {
+            return Err(LinkRefused::NotHttps(parsed.scheme().to_string()));
+        }
+        let listed = self.report.as_ref().is_some_and(|report| {
+            report
+                .containers
+                .iter()
+                .filter_map(|c| c.release_notes.as_deref())
+                .filter_map(|link| url::Url::parse(link).ok())
+                .any(|link| link == parsed)
+        });
+        if !listed {
+            return Err(LinkRefused::NotInReport(parsed.to_string()));
+        }
+        Ok(parsed)
+    }
+
     /// The tray's status: checking first, then updates, paused, errors, else up to date.
     pub fn tray_status(&self, paused: bool) -> TrayStatus {
         if self.phase == Phase::Checking {
@@ -259,5 +301,33 @@ mod tests {
             state.last_check_label().as_deref(),
             Some("Last check: 1970-01-01 00:00:00")
         );
+    }
+
+    #[test]
+    fn only_https_release_notes_links_of_the_current_report_may_be_opened() {
+        let mut state = state();
+        let refused =
+            |state: &MonitorState, url: &str| crate::error::Coded::code(&state.release_notes_link(url).unwrap_err());
+        assert_eq!(
+            refused(&state, "https://example.com"),
+            "link_not_in_report",
+            "no report yet"
+        );
+        state.report = Some(Arc::new(crate::checker::report::tests::report()));
+        assert_eq!(
+            state.release_notes_link("https://example.com").unwrap().as_str(),
+            "https://example.com/"
+        );
+        assert_eq!(refused(&state, "https://example.com/other"), "link_not_in_report");
+        assert_eq!(refused(&state, "https://evil.example"), "link_not_in_report");
+        for url in [
+            "http://example.com",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "ssh://x",
+        ] {
+            assert_eq!(refused(&state, url), "invalid_url", "{url}");
+        }
+        assert_eq!(refused(&state, "not a url"), "invalid_url");
     }
 }
