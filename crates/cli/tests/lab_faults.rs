@@ -209,7 +209,7 @@ async fn every_fault_ends_unknown_with_its_reason_and_the_rest_of_the_check_is_j
     let container = start_container(&engine, &lying, &unique("tw-fault-lying"), &[]).await;
 
     let sandbox = Sandbox::new();
-    sandbox.write_config("[deadlines]\nrequest = \"3s\"\nimage = \"20s\"\ncheck = \"60s\"\n");
+    sandbox.write_config("[deadlines]\nrequest = \"3s\"\nimage = \"45s\"\ncheck = \"90s\"\n");
     let mut args = vec!["--engine".to_string(), lab.docker_host().to_string()];
     for (name, ..) in EXPECTED.iter().filter(|(name, ..)| *name != "lying-digest") {
         args.extend(["--image".to_string(), format!("{fault}/{name}/app:1.25.4")]);
@@ -225,7 +225,7 @@ async fn every_fault_ends_unknown_with_its_reason_and_the_rest_of_the_check_is_j
     }
     let run = check(&sandbox, &lab, &args);
     remove_containers(&engine, std::slice::from_ref(&container)).await;
-    assert_sound(&run, Duration::from_secs(60));
+    assert_sound(&run, Duration::from_secs(90));
 
     let results = by_image(&run.report);
     let mut failures = Vec::new();

@@ -426,9 +426,13 @@ fn write_chunk(out: &mut TcpStream, data: &[u8]) -> std::io::Result<()> {
 /// 100,000 tags, paginated by `n` and `last` as distribution does, with the fixture's own tags
 /// among them, so the newest is still the fixture's newest.
 fn many_tags(request: &Request, out: &mut TcpStream) -> std::io::Result<bool> {
-    let mut tags: Vec<String> = (0..99_996).map(|i| format!("0.{}.{}", i / 1000, i % 1000)).collect();
-    tags.extend(["1.25.3", "1.25.4", "1.25.3-alpine", "latest"].map(String::from));
-    tags.sort();
+    static TAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let tags = TAGS.get_or_init(|| {
+        let mut tags: Vec<String> = (0..99_996).map(|i| format!("0.{}.{}", i / 1000, i % 1000)).collect();
+        tags.extend(["1.25.3", "1.25.4", "1.25.3-alpine", "latest"].map(String::from));
+        tags.sort();
+        tags
+    });
     let n: usize = request
         .param("n")
         .first()
@@ -493,8 +497,16 @@ fn proxy_path(
         reqwest::Method::GET
     };
     let mut upstream = shared.http.request(method, &url);
-    if let Some(accept) = request.header("accept") {
-        upstream = upstream.header("Accept", accept);
+    // Clients send several Accept headers; all of them go on, or the registry falls back to
+    // schema 1.
+    let accept: Vec<&str> = request
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("accept"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if !accept.is_empty() {
+        upstream = upstream.header("Accept", accept.join(", "));
     }
     let Ok(response) = upstream.send() else {
         return respond(out, 502, &[], b"", head_only);
