@@ -191,7 +191,7 @@ async fn token_is_fetched_once_and_reused_across_many_requests() {
 }
 
 #[tokio::test]
-async fn token_is_refetched_after_it_expires() {
+async fn a_token_shorter_than_a_minute_is_kept_a_minute_and_the_registry_still_accepts_it() {
     let lab = Lab::require();
     let ttl: u64 = lab.var("TIDEWATCH_LAB_TOKEN_TTL").parse().unwrap();
     let client = token_client(&lab);
@@ -199,7 +199,11 @@ async fn token_is_refetched_after_it_expires() {
     assert_eq!(client.request_counts().token, 1);
     tokio::time::sleep(Duration::from_secs(ttl) + Duration::from_millis(500)).await;
     client.manifest_digest("fixtures/web", "1.9.0").await.unwrap();
-    assert_eq!(client.request_counts(), counts(1, 2, 2));
+    // The lab's tokens say they live 20 s, under the 60 s Docker's token spec promises: the
+    // client keeps them a minute (lifetimes are clamped to 60 s–24 h, docs/registry-auth.md),
+    // and distribution accepts them (it allows a minute of clock skew). Renewal after a refusal
+    // is in fake_registry.rs.
+    assert_eq!(client.request_counts(), counts(1, 1, 2));
 }
 
 #[tokio::test]
