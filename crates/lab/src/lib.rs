@@ -3,6 +3,8 @@
 
 #[cfg(feature = "containers")]
 pub mod containers;
+#[cfg(feature = "containers")]
+pub mod registry;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
