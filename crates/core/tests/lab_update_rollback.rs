@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use bollard::models::{EndpointIpamConfig, EndpointSettings, HostConfig, NetworkingConfig};
 use common::*;
-use tidewatch_core::update::OutcomeStatus;
-use tidewatch_lab::{Lab, FIXTURE_CRASHES, FIXTURE_SICKENS};
+use tidewatch_core::update::{OutcomeStatus, UpdateProgress};
+use tidewatch_lab::{Lab, FIXTURE_CRASHES, FIXTURE_PLAIN, FIXTURE_SICKENS};
 
 /// Starts `name` from `image` on its own network (an alias and a static IP) with a named volume
 /// holding a file; returns the network's name and the static IP.
@@ -131,4 +131,57 @@ async fn a_new_image_that_turns_unhealthy_is_rolled_back_to_the_original_contain
 
     clean_up(&engine, &name).await;
     remove_network(&engine, &network_name).await;
+}
+
+#[tokio::test]
+async fn the_last_update_is_rolled_back_to_the_image_it_ran_before_and_only_once() {
+    let lab = Lab::require();
+    let engine = lab_engine(&lab).await;
+    let name = unique("tw-update-undo");
+    let old = format!("{}/{FIXTURE_PLAIN}:1.0.0", lab.open_registry());
+    pull(&engine, &old).await;
+    let mut body = plain(&old);
+    body.env = Some(vec!["MINE=1".into()]);
+    body.host_config = Some(HostConfig {
+        binds: Some(vec![format!("{name}-data:/kept")]),
+        ..Default::default()
+    });
+    run(&engine, &name, body).await;
+    exec(&engine, &name, "echo precious > /kept/file.txt").await;
+    let before = inspect(&engine, &name).await;
+    let scratch = Scratch::new();
+    let updater = scratch.updater();
+    let updated = apply(&updater, &engine, &plan(&updater, &engine, &name).await).await;
+    assert_eq!(updated.status, OutcomeStatus::Updated, "{updated:#?}");
+
+    let outcome = updater.rollback(&engine, &name, &|_: UpdateProgress| {}).await;
+
+    assert_eq!(outcome.status, OutcomeStatus::Updated, "{outcome:#?}");
+    let after = inspect(&engine, &name).await;
+    assert_eq!(after.image, before.image, "the image it ran before");
+    let config = after.config.clone().unwrap();
+    assert_eq!(config.image.as_deref(), Some(old.as_str()));
+    let env = config.env.unwrap();
+    assert!(env.contains(&"MINE=1".to_string()), "{env:?}");
+    assert!(
+        env.contains(&"PLAIN_VERSION=1.0.0".to_string()),
+        "the old image's defaults again: {env:?}"
+    );
+    assert!(is_running(&after));
+    assert_eq!(exec(&engine, &name, "cat /kept/file.txt").await.trim(), "precious");
+    let history = updater.history(Some(("lab", &name)), 5).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|h| (h.action.as_str(), h.outcome.as_str()))
+            .collect::<Vec<_>>(),
+        [("rollback", "updated"), ("update", "updated")]
+    );
+
+    let again = updater.rollback(&engine, &name, &|_: UpdateProgress| {}).await;
+    assert_eq!(again.status, OutcomeStatus::Refused, "{again:#?}");
+    assert_eq!(again.error.unwrap().code, "update_no_rollback");
+    assert_eq!(inspect(&engine, &name).await.id, after.id, "nothing was touched");
+
+    clean_up(&engine, &name).await;
 }

@@ -216,3 +216,20 @@ pub async fn plan(updater: &Updater, engine: &Engine, container: &str) -> Update
 pub async fn apply(updater: &Updater, engine: &Engine, plan: &UpdatePlan) -> UpdateOutcome {
     updater.apply(engine, plan, &|_: UpdateProgress| {}).await
 }
+
+/// Pushes `from` (pulled first) to `to` (`registry/repository:tag`) through the lab engine.
+pub async fn copy_image(engine: &Engine, from: &str, to: &str) {
+    pull(engine, from).await;
+    let (repository, tag) = to.rsplit_once(':').expect("a tag");
+    engine.tag_image(from, repository, tag).await.expect("tag the image");
+    let options = bollard::query_parameters::PushImageOptionsBuilder::default()
+        .tag(tag)
+        .build();
+    let mut push = engine.docker().push_image(repository, Some(options), None);
+    while let Some(step) = push.next().await {
+        let info = step.unwrap_or_else(|e| panic!("push {to}: {e}"));
+        if let Some(error) = info.error_detail.and_then(|d| d.message) {
+            panic!("push {to}: {error}");
+        }
+    }
+}
