@@ -260,6 +260,7 @@ pub fn swap_record(replacement: &Replacement) -> SwapRecord {
         new_image: replacement.blueprint.body.image.clone().unwrap_or_default(),
         new_id: None,
         step: SwapStep::Planned,
+        undoing: false,
     }
 }
 

@@ -69,7 +69,11 @@ pub struct SwapRecord {
     /// taken for the new one (and removed on undo) when it runs this.
     pub new_image: String,
     pub new_id: Option<String>,
+    /// The furthest step reached (journaled before it was taken).
     pub step: SwapStep,
+    /// Set when the swap is being undone; `step` still says how far it had got.
+    #[serde(default)]
+    pub undoing: bool,
 }
 
 /// The steps of one container's swap, in order. A step is journaled before it is taken.
@@ -88,7 +92,6 @@ pub enum SwapStep {
     Healthy,
     RemovingOld,
     Removed,
-    Restoring,
 }
 
 impl SwapStep {
@@ -105,8 +108,13 @@ impl SwapStep {
             SwapStep::Healthy => "healthy",
             SwapStep::RemovingOld => "removing_old",
             SwapStep::Removed => "removed",
-            SwapStep::Restoring => "restoring",
         }
+    }
+
+    /// Whether the new container had passed the health gate: finishing the swap then beats
+    /// undoing it.
+    pub fn passed_gate(self) -> bool {
+        matches!(self, SwapStep::Healthy | SwapStep::RemovingOld | SwapStep::Removed)
     }
 }
 
@@ -154,6 +162,18 @@ impl Journal {
         let summary = match self.record.swaps.get(slot) {
             Some(swap) => format!("{}: {}", swap.name, step.as_str()),
             None => step.as_str().to_string(),
+        };
+        self.write(summary).await
+    }
+
+    /// Journals that swap `slot` is being undone (before the first undo step).
+    pub async fn undoing(&mut self, slot: usize) -> Result<(), UpdateError> {
+        let summary = match self.record.swaps.get_mut(slot) {
+            Some(swap) => {
+                swap.undoing = true;
+                format!("{}: undoing after {}", swap.name, swap.step.as_str())
+            }
+            None => "undoing".to_string(),
         };
         self.write(summary).await
     }

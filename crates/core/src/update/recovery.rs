@@ -85,7 +85,8 @@ async fn settle(database: &Path, engine: &Engine, id: i64, record: JournalRecord
         super::journal::Action::Update => "update",
         super::journal::Action::Rollback => "rollback",
     };
-    let finished = !record.swaps.is_empty() && record.swaps.iter().all(|s| s.step >= SwapStep::Healthy);
+    // Finished only when every new container had passed its gate and no undo had begun.
+    let finished = !record.swaps.is_empty() && record.swaps.iter().all(|s| s.step.passed_gate() && !s.undoing);
     let result = if let Some(compose) = &record.compose {
         settle_compose(engine, compose).await
     } else if finished {
@@ -163,7 +164,7 @@ async fn settle(database: &Path, engine: &Engine, id: i64, record: JournalRecord
 async fn undo(engine: &Engine, journal: &mut Journal) -> Result<(), EngineError> {
     let count = journal.record.swaps.len();
     for slot in (0..count).rev() {
-        let _ = journal.step(slot, SwapStep::Restoring).await;
+        let _ = journal.undoing(slot).await;
         remove_new(engine, &journal.record.swaps[slot]).await?;
     }
     for slot in 0..count {

@@ -244,7 +244,7 @@ impl Swapper<'_> {
         });
         let mut problems = Vec::new();
         for slot in slots.clone().rev() {
-            let _ = self.journal.step(slot, SwapStep::Restoring).await;
+            let _ = self.journal.undoing(slot).await;
             if let Err(error) = with_retries(|| remove_new(self.engine, &self.journal.record.swaps[slot])).await {
                 problems.push(error.to_string());
             }
