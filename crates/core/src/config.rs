@@ -717,6 +717,13 @@ fn sync_dir(dir: &Path) {
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) {}
 
+/// A duration as the configuration writes them (`"6h"`, `"90s"`, `"1h 30m"`); the error shows how to
+/// write one.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?} is not a duration ({e}); write e.g. \"6h\", \"30m\" or \"1h 30m\""))
+}
+
 /// Durations as humantime strings (`"6h"`, `"10m"`, `"1h 30m"`).
 mod humantime_serde {
     use std::time::Duration;
@@ -729,11 +736,7 @@ mod humantime_serde {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "{text:?} is not a duration ({e}); write e.g. \"6h\", \"30m\" or \"1h 30m\""
-            ))
-        })
+        super::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 

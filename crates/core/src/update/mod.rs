@@ -26,6 +26,7 @@ mod preflight;
 mod progress;
 mod pull;
 mod recovery;
+pub mod report;
 mod rollback;
 mod swap;
 pub mod target;
@@ -45,9 +46,10 @@ pub use health::{GateFailure, GateSettings};
 pub use journal::{Action, PAUSE_AFTER_ENV, PAUSE_FILE_ENV};
 pub use outcome::{OutcomeStatus, UpdateOutcome};
 pub use policy::{auto_update_decision, AutoDecision, AutoUpdate, PolicySource};
-pub use preflight::{Downtime, Method, UpdatePlan, RECHECK_AFTER};
+pub use preflight::{locate, Downtime, Method, UpdatePlan, RECHECK_AFTER};
 pub use progress::{Phase, ProgressFn, UpdateProgress};
 pub use recovery::{Recovery, RecoveryOutcome};
+pub use report::{PlannedUpdate, UpdateReport, UpdateSummary};
 pub use target::TargetImage;
 
 /// The one entry point for updates, shared by the CLI and the app. Cheap to share behind an `Arc`;
@@ -171,10 +173,9 @@ impl Updater {
         rollback::rollback(&ctx, engine, container).await
     }
 
-    /// Settles the updates a crash or a lost engine left unfinished (call it at start): each old
-    /// container is given back, or the update finished when its new container had passed the gate.
+    /// Settles the updates a crash or a lost engine left unfinished; see [`recover_interrupted`].
     pub async fn recover(&self) -> Result<Vec<Recovery>, UpdateError> {
-        recovery::recover(&self.database, &self.data_dir).await
+        recover_interrupted(&self.database).await
     }
 
     /// The update history, newest first: of one container of one engine when given.
@@ -200,6 +201,16 @@ impl Updater {
             progress,
         }
     }
+}
+
+/// Settles the updates a crash or a lost engine left unfinished in the journal of the database at
+/// `database`; the CLI and the app call it when they start. Each old container is given back (or
+/// the update finished, when its new container had passed the health gate); an update another
+/// live process is still running is left alone, and one whose engine does not answer is left for
+/// the next start. Each recovery says what it did, for the user.
+pub async fn recover_interrupted(database: &Path) -> Result<Vec<Recovery>, UpdateError> {
+    let data_dir = database.parent().unwrap_or_else(|| Path::new("."));
+    recovery::recover(database, data_dir).await
 }
 
 /// What every step of one update shares: where the journal and locks live, the gate, and where

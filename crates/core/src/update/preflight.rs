@@ -253,3 +253,41 @@ pub async fn dependents_of(engine: &Engine, id: &str, name: &str) -> Result<Vec<
     names.sort();
     Ok(names)
 }
+
+/// Which of `engines` has the container `wanted`: a name or ID on any of them, or `ENGINE/NAME`
+/// for one engine (container names never hold a `/`). Returns the engine's index and the
+/// container's name. Several engines with a match is an error that lists the `ENGINE/NAME` forms.
+pub async fn locate(engines: &[Engine], wanted: &str) -> Result<(usize, String), UpdateError> {
+    let all_names = || engines.iter().map(Engine::name).collect::<Vec<_>>().join(", ");
+    let (only, wanted_name) = match wanted.split_once('/') {
+        Some((engine, name)) if engines.iter().any(|e| e.name() == engine) => (Some(engine), name),
+        _ => (None, wanted),
+    };
+    let mut found = Vec::new();
+    for (index, engine) in engines.iter().enumerate() {
+        if only.is_some_and(|o| o != engine.name()) {
+            continue;
+        }
+        match find(engine, wanted_name).await {
+            Ok(inspect) => found.push((index, container_name(&inspect))),
+            Err(UpdateError::NoSuchContainer { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    match found.len() {
+        0 => Err(UpdateError::NoSuchContainer {
+            engine: only.map_or_else(all_names, str::to_string),
+            container: wanted.to_string(),
+        }),
+        1 => Ok(found.remove(0)),
+        _ => Err(UpdateError::AmbiguousContainer {
+            engine: all_names(),
+            container: wanted.to_string(),
+            matches: found
+                .iter()
+                .map(|(index, name)| format!("{}/{name}", engines[*index].name()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
