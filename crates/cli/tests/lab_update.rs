@@ -447,3 +447,150 @@ async fn an_engine_that_goes_away_mid_update_is_reported_and_the_container_given
     assert_eq!(journal_entries(&sandbox), 0);
     containers::remove_container(engine.docker(), &id).await;
 }
+
+#[tokio::test]
+async fn an_update_pulls_with_the_credentials_a_check_uses() {
+    let lab = Lab::require();
+    let engine = lab_engine(&lab).await;
+    let name = unique("tw-cli-basic");
+    let basic = lab.basic_registry();
+    let (user, password) = (
+        lab.var("TIDEWATCH_LAB_BASIC_USER"),
+        lab.var("TIDEWATCH_LAB_BASIC_PASSWORD"),
+    );
+    let image = format!("{basic}/{FIXTURE_PLAIN}:1.0.0");
+    pull(&engine, &image, Some((basic, user, password))).await;
+    start_plain(&engine, &image, &name).await;
+    let sandbox = Sandbox::new();
+
+    // Without credentials the registry answers no one: the check cannot see an update, so
+    // preflight refuses and nothing is touched.
+    let refused = run_cli(
+        &sandbox,
+        &lab,
+        &["update", &name, "--yes", "--engine", lab.docker_host()],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert!(text(&refused.stdout).contains("refused"), "{}", text(&refused.stdout));
+
+    // With them in the Docker config, the check and then the engine's pull (which gets them from
+    // Tidewatch: the engine keeps none) go through.
+    sandbox.write_docker_auth(basic, user, password);
+    let output = run_cli(
+        &sandbox,
+        &lab,
+        &["update", &name, "--yes", "--engine", lab.docker_host()],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    let after = container_named(&engine, &name).await.unwrap();
+    assert_eq!(
+        after.config.unwrap().image,
+        Some(format!("{basic}/{FIXTURE_PLAIN}:1.0.1"))
+    );
+    containers::remove_container(engine.docker(), &name).await;
+}
+
+#[tokio::test]
+async fn a_mirror_without_the_new_version_is_named_and_nothing_is_touched() {
+    let lab = Lab::require();
+    let engine = lab_engine(&lab).await;
+    let sandbox = Sandbox::new();
+    let mirror = tidewatch_lab::registry::OwnRegistry::start(&sandbox.dir.path().join("mirror"));
+    let name = unique("tw-cli-mirror");
+    let open = lab.open_registry();
+    // The mirror holds the version the container runs, not the newer one its upstream has.
+    let old = format!("{open}/{FIXTURE_PLAIN}:1.0.0");
+    pull(&engine, &old, None).await;
+    let mirrored = format!("{}/{FIXTURE_PLAIN}:1.0.0", mirror.addr);
+    engine
+        .tag_image(&old, &format!("{}/{FIXTURE_PLAIN}", mirror.addr), "1.0.0")
+        .await
+        .unwrap();
+    let mut push = engine.docker().push_image(
+        &format!("{}/{FIXTURE_PLAIN}", mirror.addr),
+        Some(
+            bollard::query_parameters::PushImageOptionsBuilder::default()
+                .tag("1.0.0")
+                .build(),
+        ),
+        None,
+    );
+    while let Some(step) = futures_util::StreamExt::next(&mut push).await {
+        step.expect("push to the mirror");
+    }
+    let id = start_plain(&engine, &mirrored, &name).await;
+    sandbox.write_config(&format!(
+        "[[mirrors]]\nmirror = \"{}\"\nupstream = \"{open}\"\nquery = \"upstream-first\"\n",
+        mirror.addr
+    ));
+
+    let output = run_cli(
+        &sandbox,
+        &lab,
+        &["update", &name, "--yes", "--engine", lab.docker_host()],
+    );
+
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains(&format!("{}/{FIXTURE_PLAIN}:1.0.1", mirror.addr)),
+        "pulled through the mirror's name: {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "pulled through the mirror {}, which may not have this version yet",
+            mirror.addr
+        )),
+        "{stdout}"
+    );
+    let after = container_named(&engine, &name).await.unwrap();
+    assert_eq!(after.id.as_deref(), Some(id.as_str()));
+    assert!(running(&after));
+    containers::remove_container(engine.docker(), &id).await;
+}
+
+#[tokio::test]
+async fn update_all_plans_every_container_with_an_update() {
+    let lab = Lab::require();
+    let engine = lab_engine(&lab).await;
+    let name = unique("tw-cli-all");
+    let id = start(
+        &engine,
+        &format!("{}/{FIXTURE_PLAIN}:1.0.0", lab.open_registry()),
+        &name,
+    )
+    .await;
+    let sandbox = Sandbox::new();
+
+    // A dry run: other tests' containers share the lab engine, and must not be touched.
+    let output = run_cli(
+        &sandbox,
+        &lab,
+        &["update", "--all", "--dry-run", "--json", "--engine", lab.docker_host()],
+    );
+    let document = json_of(&output);
+    let planned: Vec<&str> = document["plans"]
+        .as_array()
+        .expect("plans")
+        .iter()
+        .filter_map(|p| p["container"].as_str())
+        .collect();
+    assert!(planned.contains(&name.as_str()), "{planned:?}");
+    assert_eq!(
+        container_named(&engine, &name).await.unwrap().id.as_deref(),
+        Some(id.as_str())
+    );
+    containers::remove_container(engine.docker(), &id).await;
+}

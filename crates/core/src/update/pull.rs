@@ -71,7 +71,10 @@ pub async fn pull(
                     last_reported = Some(now);
                 }
             }
-            Err(EngineError::Request { reason, .. }) => return Err(failed(reason)),
+            // The registry's answer, passed on by the engine (a missing tag is a 404 from the engine).
+            Err(EngineError::Request { reason, .. } | EngineError::NotFound { reason, .. }) => {
+                return Err(failed(reason))
+            }
             Err(error) => return Err(UpdateError::Engine(error)),
         }
     }
