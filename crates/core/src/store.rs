@@ -91,8 +91,8 @@ const MIGRATIONS: &[&str] = &[
         id                  INTEGER PRIMARY KEY,
         engine              TEXT NOT NULL,
         container           TEXT NOT NULL,
-        action              TEXT NOT NULL, -- update | rollback | recovery
-        outcome             TEXT NOT NULL, -- updated | unchanged | rolled_back | failed | restored | interrupted
+        action              TEXT NOT NULL, -- update | rollback
+        outcome             TEXT NOT NULL, -- updated | unchanged | rolled_back | failed | interrupted
         image_before        TEXT NOT NULL, -- the reference as the container was created with it
         image_after         TEXT NOT NULL,
         image_id_before     TEXT NOT NULL,
@@ -576,9 +576,9 @@ pub struct HistoryRow {
     pub id: i64,
     pub engine: String,
     pub container: String,
-    /// `update`, `rollback` or `recovery`.
+    /// `update` or `rollback` (a recovery records the action it settled).
     pub action: String,
-    /// `updated`, `unchanged`, `rolled_back`, `failed`, `restored` or `interrupted`.
+    /// `updated`, `unchanged`, `rolled_back`, `failed` or `interrupted`.
     pub outcome: String,
     pub image_before: String,
     pub image_after: String,
