@@ -1096,6 +1096,74 @@ mod tests {
     }
 
     #[test]
+    fn the_update_journal_keeps_entries_until_closed_and_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE_NAME);
+        let id = {
+            let store = Store::open(&path).unwrap();
+            let id = store.journal_open("local", "web", "planned", "{\"a\":1}").unwrap();
+            store.journal_step(id, "web: renaming", "{\"a\":2}").unwrap();
+            id
+        };
+        let store = Store::open(&path).unwrap();
+        let entries = store.journal_entries().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(
+            (
+                entries[0].id,
+                entries[0].container.as_str(),
+                entries[0].step.as_str(),
+                entries[0].record.as_str()
+            ),
+            (id, "web", "web: renaming", "{\"a\":2}")
+        );
+        store.journal_close(id).unwrap();
+        assert!(store.journal_entries().unwrap().is_empty());
+        assert!(
+            store.journal_step(id, "x", "{}").is_err(),
+            "a closed entry cannot be written"
+        );
+    }
+
+    #[test]
+    fn update_history_is_newest_first_and_per_container() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join(DB_FILE_NAME)).unwrap();
+        let row = |container: &str, action: &str, outcome: &str, secs: u64| HistoryRow {
+            id: 0,
+            engine: "local".into(),
+            container: container.into(),
+            action: action.into(),
+            outcome: outcome.into(),
+            image_before: "app:1".into(),
+            image_after: "app:2".into(),
+            image_id_before: "sha256:1".into(),
+            image_id_after: Some("sha256:2".into()),
+            container_id_before: Some("old".into()),
+            container_id_after: Some("new".into()),
+            compose: None,
+            error_code: None,
+            error_message: None,
+            started_at: at(secs),
+            finished_at: at(secs + 1),
+        };
+        let first = store.record_update(&row("web", "update", "updated", 10)).unwrap();
+        store.record_update(&row("db", "update", "failed", 20)).unwrap();
+        let last = store.record_update(&row("web", "rollback", "updated", 30)).unwrap();
+        let web = store.update_history(Some(("local", "web")), 10).unwrap();
+        assert_eq!(web.iter().map(|r| r.id).collect::<Vec<_>>(), vec![last, first]);
+        assert_eq!(
+            web[1],
+            HistoryRow {
+                id: first,
+                ..row("web", "update", "updated", 10)
+            }
+        );
+        assert_eq!(store.update_history(None, 10).unwrap().len(), 3);
+        assert_eq!(store.update_history(Some(("other", "web")), 10).unwrap().len(), 0);
+    }
+
+    #[test]
     fn saved_logins_survive_reopen_and_can_be_forgotten() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tidewatch.db");

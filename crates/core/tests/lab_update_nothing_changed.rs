@@ -247,3 +247,57 @@ async fn containers_an_update_must_not_touch_are_refused_with_a_reason() {
     assert_eq!(scratch.open_journal_entries(), 0);
     clean_up(&engine, &prefix).await;
 }
+
+#[tokio::test]
+async fn a_stale_verdict_is_checked_again_and_a_recent_one_is_acted_on() {
+    let lab = Lab::require();
+    let engine = lab_engine(&lab).await;
+    let name = unique("tw-update-stale");
+    let image = format!("{}/{FIXTURE_PLAIN}:1.0.0", lab.open_registry());
+    pull(&engine, &image).await;
+    let id = run(&engine, &name, plain(&image)).await;
+    let scratch = Scratch::new();
+    let updater = scratch.updater();
+    // What the app might hold: a verdict saying "up to date" (made before 1.0.1 was pushed, say).
+    let verdict = |age: std::time::Duration| tidewatch_core::checker::ContainerResult {
+        engine: Some("lab".into()),
+        id: Some(id.clone()),
+        name: Some(name.clone()),
+        image: image.clone(),
+        upstream: image.parse().ok(),
+        via: None,
+        platform: None,
+        local_digest: None,
+        status: tidewatch_core::checker::Status::UpToDate,
+        update: None,
+        explanation: "recorded earlier".into(),
+        error: None,
+        checked_at: std::time::SystemTime::now() - age,
+        display_name: None,
+        release_notes: None,
+    };
+    let phases = std::sync::Mutex::new(Vec::new());
+    let record = |p: UpdateProgress| phases.lock().unwrap().push(format!("{:?}", p.phase));
+
+    let stale = verdict(tidewatch_core::update::RECHECK_AFTER + std::time::Duration::from_secs(60));
+    let plan = updater
+        .plan(&engine, &name, Some(&stale), &record)
+        .await
+        .expect("checked again, the update is found");
+    assert_eq!(
+        plan.target.reference,
+        format!("{}/{FIXTURE_PLAIN}:1.0.1", lab.open_registry())
+    );
+    assert_eq!(phases.lock().unwrap().as_slice(), ["Checking"]);
+
+    phases.lock().unwrap().clear();
+    let recent = verdict(std::time::Duration::from_secs(5));
+    let error = updater.plan(&engine, &name, Some(&recent), &record).await.unwrap_err();
+    assert_eq!(tidewatch_core::error::Coded::code(&error), "update_up_to_date");
+    assert!(
+        phases.lock().unwrap().is_empty(),
+        "a recent verdict is not checked again"
+    );
+
+    clean_up(&engine, &name).await;
+}

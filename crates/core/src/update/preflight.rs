@@ -291,3 +291,51 @@ pub async fn locate(engines: &[Engine], wanted: &str) -> Result<(usize, String),
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+
+    fn known(age: Duration, id: &str, image: &str) -> ContainerResult {
+        ContainerResult {
+            engine: Some("local".into()),
+            id: Some(id.into()),
+            name: Some("web".into()),
+            image: image.into(),
+            upstream: None,
+            via: None,
+            platform: None,
+            local_digest: None,
+            status: Status::UpdateAvailable,
+            update: None,
+            explanation: String::new(),
+            error: None,
+            checked_at: SystemTime::now() - age,
+            display_name: None,
+            release_notes: None,
+        }
+    }
+
+    #[test]
+    fn only_a_recent_verdict_about_this_very_container_is_acted_on_without_checking_again() {
+        let minute = Duration::from_secs(60);
+        assert!(is_fresh(&known(minute, "c1", "app:1"), "c1", "app:1"));
+        assert!(
+            !is_fresh(&known(RECHECK_AFTER + minute, "c1", "app:1"), "c1", "app:1"),
+            "stale"
+        );
+        assert!(
+            !is_fresh(&known(minute, "c0", "app:1"), "c1", "app:1"),
+            "another container"
+        );
+        assert!(
+            !is_fresh(&known(minute, "c1", "app:0"), "c1", "app:1"),
+            "recreated from another image"
+        );
+        let mut future = known(minute, "c1", "app:1");
+        future.checked_at = SystemTime::now() + RECHECK_AFTER;
+        assert!(!is_fresh(&future, "c1", "app:1"), "a clock that went backwards");
+    }
+}

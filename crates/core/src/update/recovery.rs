@@ -85,11 +85,9 @@ async fn settle(database: &Path, engine: &Engine, id: i64, record: JournalRecord
         super::journal::Action::Update => "update",
         super::journal::Action::Rollback => "rollback",
     };
-    // Finished only when every new container had passed its gate and no undo had begun.
-    let finished = !record.swaps.is_empty() && record.swaps.iter().all(|s| s.step.passed_gate() && !s.undoing);
     let result = if let Some(compose) = &record.compose {
         settle_compose(engine, compose).await
-    } else if finished {
+    } else if is_finished(&record) {
         finish(engine, &mut journal)
             .await
             .map(|()| true)
@@ -160,6 +158,12 @@ async fn settle(database: &Path, engine: &Engine, id: i64, record: JournalRecord
     }
 }
 
+/// Whether an interrupted swap is finished rather than undone: only when every new container had
+/// passed its gate and no undo had begun (an undo cut short is carried on, never reversed).
+fn is_finished(record: &JournalRecord) -> bool {
+    !record.swaps.is_empty() && record.swaps.iter().all(|s| s.step.passed_gate() && !s.undoing)
+}
+
 /// The new containers go (dependents first), the old ones come back (the updated one first).
 async fn undo(engine: &Engine, journal: &mut Journal) -> Result<(), EngineError> {
     let count = journal.record.swaps.len();
@@ -210,5 +214,85 @@ fn pending(record: &JournalRecord, reason: &str) -> Recovery {
              again at its next start",
             record.container, record.engine.name
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::model::{EndpointIpamConfig, EndpointSettings};
+    use crate::engine::EngineSpec;
+    use crate::update::journal::{Action, SwapRecord};
+
+    fn swap(step: SwapStep, undoing: bool) -> SwapRecord {
+        SwapRecord {
+            name: "web".into(),
+            old_id: "old".into(),
+            temp_name: "web-tidewatch-old-1".into(),
+            was_running: true,
+            endpoints: vec![(
+                "front".into(),
+                EndpointSettings {
+                    aliases: Some(vec!["web".into()]),
+                    ipam_config: Some(EndpointIpamConfig {
+                        ipv4_address: Some("10.1.2.3".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )],
+            freed: vec!["front".into()],
+            new_image: "app:2".into(),
+            new_id: Some("new".into()),
+            step,
+            undoing,
+        }
+    }
+
+    fn record(swaps: Vec<SwapRecord>) -> JournalRecord {
+        JournalRecord {
+            engine: EngineSpec::new("local", "unix:///run/docker.sock"),
+            action: Action::Update,
+            container: "web".into(),
+            image_before: "app:1".into(),
+            image_after: "app:2".into(),
+            image_id_before: "sha256:1".into(),
+            image_id_after: Some("sha256:2".into()),
+            swaps,
+            compose: None,
+        }
+    }
+
+    #[test]
+    fn only_swaps_that_all_passed_the_gate_without_an_undo_are_finished() {
+        let cases = [
+            (vec![swap(SwapStep::Healthy, false)], true),
+            (
+                vec![swap(SwapStep::RemovingOld, false), swap(SwapStep::Removed, false)],
+                true,
+            ),
+            (vec![swap(SwapStep::Renaming, false)], false),
+            (vec![swap(SwapStep::WaitingHealthy, false)], false),
+            // The updated container passed, its dependent did not: everything is given back.
+            (
+                vec![swap(SwapStep::Healthy, false), swap(SwapStep::Starting, false)],
+                false,
+            ),
+            // An undo had begun after a later failure: carry it on.
+            (vec![swap(SwapStep::Healthy, true)], false),
+            (vec![], false),
+        ];
+        for (swaps, finished) in cases {
+            let steps: Vec<_> = swaps.iter().map(|s| (s.step, s.undoing)).collect();
+            assert_eq!(is_finished(&record(swaps)), finished, "{steps:?}");
+        }
+    }
+
+    #[test]
+    fn a_journal_record_reads_back_as_written() {
+        let written = record(vec![swap(SwapStep::Freeing, false)]);
+        let text = serde_json::to_string(&written).unwrap();
+        assert_eq!(decode(&text), Some(written));
+        assert_eq!(decode("{\"not\": \"a record\"}"), None);
     }
 }
