@@ -341,3 +341,28 @@ async fn containers_sharing_its_network_are_recreated_on_the_new_container() {
     clean_up(&engine, &name).await;
     remove_network(&engine, &network_name).await;
 }
+
+#[tokio::test]
+async fn a_stopped_container_is_updated_and_left_stopped() {
+    let lab = Lab::require();
+    let engine = lab_engine(&lab).await;
+    let name = unique("tw-update-stopped");
+    let image = format!("{}/{FIXTURE_PLAIN}:1.0.0", lab.open_registry());
+    pull(&engine, &image).await;
+    let id = run(&engine, &name, plain(&image)).await;
+    engine.stop_container(&id, Some(1)).await.expect("stop it");
+    let scratch = Scratch::new();
+    let updater = scratch.updater();
+
+    let outcome = apply(&updater, &engine, &plan(&updater, &engine, &name).await).await;
+
+    assert_eq!(outcome.status, OutcomeStatus::Updated, "{outcome:#?}");
+    let after = inspect(&engine, &name).await;
+    assert_eq!(
+        after.config.as_ref().unwrap().image,
+        Some(format!("{}/{FIXTURE_PLAIN}:1.0.1", lab.open_registry()))
+    );
+    assert!(!is_running(&after), "it ran only for the health gate");
+    assert!(engine.find_container(&id).await.unwrap().is_none());
+    clean_up(&engine, &name).await;
+}

@@ -88,13 +88,7 @@ async fn recreate(
     let mut replacements = vec![replacement(engine, &old, &plan.target.reference, &HashMap::new()).await?];
     let names_by_id = HashMap::from([(plan.container_id.clone(), plan.container.clone())]);
     for dependent in &plan.dependents {
-        let inspect = super::preflight::find(engine, dependent).await?;
-        let image = inspect
-            .config
-            .as_ref()
-            .and_then(|c| c.image.clone())
-            .unwrap_or_default();
-        replacements.push(replacement(engine, &inspect, &image, &names_by_id).await?);
+        replacements.push(dependent_replacement(engine, dependent, &names_by_id).await?);
     }
 
     // Journal, then swap.
@@ -222,6 +216,31 @@ pub async fn replacement(
         old: old.clone(),
         blueprint,
     })
+}
+
+/// The replacement of a dependent: the same image, recreated on the new container. Its reference
+/// must still name the image it runs, or recreating it would quietly update it too.
+pub async fn dependent_replacement(
+    engine: &Engine,
+    dependent: &str,
+    names_by_id: &HashMap<String, String>,
+) -> Result<Replacement, UpdateError> {
+    let inspect = super::preflight::find(engine, dependent).await?;
+    let image = inspect
+        .config
+        .as_ref()
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    let named = engine.find_image(&image).await?.and_then(|i| i.id);
+    if named.is_none() || named != inspect.image {
+        return Err(UpdateError::ChangedSincePlan {
+            container: container_name(&inspect),
+            what: format!(
+                "it shares the updated container's network and must be recreated with it, but {image} now names                  another image than the one it runs; update it first"
+            ),
+        });
+    }
+    replacement(engine, &inspect, &image, names_by_id).await
 }
 
 /// The configuration of the image a container runs (its defaults).

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::apply::{compose_up, finish_compose, finish_swap, replacement, swap_record};
+use super::apply::{compose_up, dependent_replacement, finish_compose, finish_swap, replacement, swap_record};
 use super::blueprint::container_name;
 use super::compose::{self, ComposePlan, ComposeRecord, ComposeStep, PlannedEdit};
 use super::journal::{Action, Journal, JournalRecord};
@@ -95,13 +95,7 @@ async fn run(
     let mut replacements = vec![replacement(engine, &current, &last.image_before, &HashMap::new()).await?];
     let names_by_id = HashMap::from([(current_id.clone(), name.clone())]);
     for dependent in &dependents {
-        let inspect = find(engine, dependent).await?;
-        let image = inspect
-            .config
-            .as_ref()
-            .and_then(|c| c.image.clone())
-            .unwrap_or_default();
-        replacements.push(replacement(engine, &inspect, &image, &names_by_id).await?);
+        replacements.push(dependent_replacement(engine, dependent, &names_by_id).await?);
     }
     let record = JournalRecord {
         engine: engine.spec().clone(),

@@ -80,11 +80,29 @@ impl Swapper<'_> {
                 return Err(self.give_back(slot, cause, logs, 0..replacements.len()).await);
             }
         }
+        // A container that was stopped stays stopped: it ran only to pass the gate.
+        for (slot, replacement) in replacements.iter().enumerate() {
+            self.stop_if_it_was_stopped(slot, replacement).await;
+        }
         // All proved themselves: the old containers go (never their volumes), dependents first.
         for slot in (0..replacements.len()).rev() {
             self.remove_old(slot).await;
         }
         Ok(())
+    }
+
+    async fn stop_if_it_was_stopped(&self, slot: usize, replacement: &Replacement) {
+        let record = &self.journal.record.swaps[slot];
+        let (Some(new_id), false) = (&record.new_id, record.was_running) else {
+            return;
+        };
+        let timeout = replacement.blueprint.body.stop_timeout;
+        if let Err(error) = self.engine.stop_container(new_id, timeout).await {
+            tracing::warn!(
+                container = record.name,
+                "the updated container was stopped before and could not be stopped again: {error}"
+            );
+        }
     }
 
     /// Stop, put aside, create, start and health-gate one replacement.
