@@ -185,3 +185,64 @@ async fn a_compose_service_whose_new_tag_fails_gets_its_file_back_and_runs_the_o
 
     project.down().await;
 }
+
+/// A TCP port that forwards to the lab engine's socket: the engine as a remote machine's would be
+/// reached, so its compose files are not "here".
+async fn engine_over_tcp(lab: &Lab) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let socket = lab.docker_host().trim_start_matches("unix://").to_string();
+    let task = tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let socket = socket.clone();
+            tokio::spawn(async move {
+                if let Ok(mut server) = tokio::net::UnixStream::connect(&socket).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (format!("tcp://127.0.0.1:{port}"), task)
+}
+
+#[tokio::test]
+async fn a_compose_service_of_a_remote_engine_is_refused_with_the_commands_to_run_there() {
+    let lab = Lab::require();
+    let engine = lab_engine(&lab).await;
+    let old = format!("{}/{FIXTURE_PLAIN}:1.0.0", lab.open_registry());
+    let scratch = Scratch::new();
+    let project = Project::up(&lab, scratch.path(), &compose_file(&old, &old)).await;
+    let web = project.container("web");
+    let before = inspect(&engine, &web).await;
+    let (url, proxy) = engine_over_tcp(&lab).await;
+    let remote =
+        tidewatch_core::engine::Engine::connect_with(&tidewatch_core::engine::EngineSpec::new("build box", &url))
+            .await
+            .expect("the engine over TCP");
+
+    let error = scratch
+        .updater()
+        .plan(&remote, &web, None, &|_: UpdateProgress| {})
+        .await
+        .expect_err("refused");
+
+    assert_eq!(tidewatch_core::error::Coded::code(&error), "update_compose_unreachable");
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("its engine {url} is on another machine")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "change the image of web to {}/{FIXTURE_PLAIN}:1.0.1",
+            lab.open_registry()
+        )),
+        "{message}"
+    );
+    assert!(message.contains(&format!("-p {}", project.name)), "{message}");
+    assert!(message.contains("up -d --no-deps web"), "{message}");
+    assert_eq!(inspect(&engine, &web).await.id, before.id, "nothing touched");
+    assert_eq!(project.text(), compose_file(&old, &old));
+    proxy.abort();
+    project.down().await;
+}
