@@ -197,7 +197,8 @@ pub async fn still_as_planned(engine: &Engine, plan: &UpdatePlan) -> Result<Cont
     Ok(old)
 }
 
-/// The replacement for `old`, created from `image`.
+/// The replacement for `old`, created from `image`. `names_by_id` names the containers being
+/// replaced with it; any other `container:<id>` its modes name is looked up.
 pub async fn replacement(
     engine: &Engine,
     old: &ContainerInspectResponse,
@@ -205,11 +206,22 @@ pub async fn replacement(
     names_by_id: &HashMap<String, String>,
 ) -> Result<Replacement, UpdateError> {
     let old_image = image_config(engine, old).await?;
+    let mut names = names_by_id.clone();
+    let host = old.host_config.clone().unwrap_or_default();
+    for mode in [host.network_mode, host.pid_mode, host.ipc_mode].into_iter().flatten() {
+        if let Some(provider) = mode.strip_prefix("container:") {
+            if !names.keys().any(|id| id.starts_with(provider)) {
+                if let Some(found) = engine.find_container(provider).await? {
+                    names.insert(found.id.clone().unwrap_or_default(), container_name(&found));
+                }
+            }
+        }
+    }
     let blueprint = blueprint(Source {
         old,
         old_image: &old_image,
         image,
-        names_by_id,
+        names_by_id: &names,
         create_on_all_networks: engine.api_at_least(1, 44),
     });
     Ok(Replacement {

@@ -10,6 +10,12 @@ use sha2::{Digest as _, Sha256};
 
 use super::UpdateError;
 
+/// How often a queued update looks whether its turn has come.
+const POLL: std::time::Duration = std::time::Duration::from_millis(250);
+/// A queued update gives up after this long: an update's own steps are bounded well within it
+/// (a pull by an hour, the health gate by an hour).
+pub const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(3 * 3600);
+
 /// The lock of one engine, held until dropped.
 #[derive(Debug)]
 pub struct EngineLock {
@@ -56,23 +62,30 @@ impl EngineLock {
         }
     }
 
-    /// Waits for the lock; `queued` is called once when another update holds it.
+    /// Waits for the lock, at most [`WAIT_LIMIT`]; `queued` is called once when another update
+    /// holds it. Polled rather than blocked on, so a waiting update can be dropped at any time.
     pub async fn acquire(dir: &Path, host: &str, queued: impl FnOnce()) -> Result<EngineLock, UpdateError> {
         if let Some(lock) = EngineLock::try_acquire(dir, host)? {
             return Ok(lock);
         }
         queued();
-        let (file, path) = open(dir, host)?;
-        let failed = |reason: String| UpdateError::Lock {
-            path: path.display().to_string(),
-            reason,
-        };
-        // A blocking wait on its own thread: the holder may take minutes (a pull, a health wait).
-        let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-            .await
-            .map_err(|e| failed(e.to_string()))?
-            .map_err(|e| failed(e.to_string()))?;
-        Ok(EngineLock { _file: file })
+        let started = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(POLL).await;
+            if let Some(lock) = EngineLock::try_acquire(dir, host)? {
+                return Ok(lock);
+            }
+            if started.elapsed() >= WAIT_LIMIT {
+                return Err(UpdateError::Lock {
+                    path: lock_path(dir, host).display().to_string(),
+                    reason: format!(
+                        "another update of the engine {host} has held it for {} minutes; let it finish, or stop the \
+                         process that holds it",
+                        WAIT_LIMIT.as_secs() / 60
+                    ),
+                });
+            }
+        }
     }
 }
 
