@@ -263,17 +263,6 @@ async fn a_container_with_everything_set_is_updated_field_by_field_and_keeps_its
     clean_up(&engine, &name).await;
     remove_network(&engine, &front).await;
     remove_network(&engine, &back).await;
-    let _ = engine
-        .docker()
-        .remove_volume(
-            &format!("{name}-named"),
-            None::<bollard::query_parameters::RemoveVolumeOptions>,
-        )
-        .await;
-    let _ = engine
-        .docker()
-        .remove_volume(&anonymous, None::<bollard::query_parameters::RemoveVolumeOptions>)
-        .await;
 }
 
 #[tokio::test]

@@ -130,17 +130,48 @@ pub async fn remove_network(engine: &Engine, name: &str) {
 }
 
 /// Removes every container whose name starts with `prefix` (the test's own, old ones kept aside
-/// included) and the volumes they name.
+/// included) with the volumes they mount (an update mounts a once-anonymous volume by name, so
+/// removing its container no longer removes it), and the named volumes whose names start with it.
 pub async fn clean_up(engine: &Engine, prefix: &str) {
+    let mut mounted = Vec::new();
     for summary in engine.container_summaries().await.unwrap_or_default() {
         let named = summary
             .names
             .unwrap_or_default()
             .iter()
             .any(|n| n.trim_start_matches('/').starts_with(prefix));
+        let id = summary.id.unwrap_or_default();
         if named {
-            containers::remove_container(engine.docker(), summary.id.as_deref().unwrap_or_default()).await;
+            if let Ok(Some(inspect)) = engine.find_container(&id).await {
+                mounted.extend(
+                    inspect
+                        .mounts
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|m| m.typ.as_deref() == Some("volume"))
+                        .filter_map(|m| m.name),
+                );
+            }
+            containers::remove_container(engine.docker(), &id).await;
         }
+    }
+    for volume in mounted {
+        let _ = engine
+            .docker()
+            .remove_volume(&volume, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await;
+    }
+    let volumes = engine
+        .docker()
+        .list_volumes(None::<bollard::query_parameters::ListVolumesOptions>)
+        .await
+        .map(|list| list.volumes.unwrap_or_default())
+        .unwrap_or_default();
+    for volume in volumes.into_iter().filter(|v| v.name.starts_with(prefix)) {
+        let _ = engine
+            .docker()
+            .remove_volume(&volume.name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await;
     }
 }
 
