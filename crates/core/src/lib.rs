@@ -15,6 +15,7 @@ pub mod platform;
 pub mod reference;
 pub mod registry;
 pub mod store;
+pub mod update;
 pub mod version;
 
 /// Installs the one rustls crypto provider the tree is built with (ring). Idempotent; call it once
