@@ -50,6 +50,8 @@ pub async fn run(config_file: Option<&Path>, args: CheckArgs) -> Result<ExitCode
 
     // With only images given, no engine is needed (docs/cli.md).
     let engines = if images.is_empty() || !args.engines.is_empty() {
+        // An update an earlier run left unfinished is settled before the engines are listed.
+        crate::update::recover().await;
         inventory(&engines_to_watch(&config, &args.engines)).await
     } else {
         Vec::new()

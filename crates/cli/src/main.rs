@@ -5,6 +5,7 @@
 
 mod check;
 mod output;
+mod update;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -26,7 +27,8 @@ use tidewatch_core::store::database_path;
     version,
     about = "Knows when the images your containers run have newer versions",
     long_about = "Tidewatch checks the containers on your Docker engines against their registries \
-                  (mirror-aware, with OS-keyring credentials) and reports which images have newer versions."
+                  (mirror-aware, with OS-keyring credentials), reports which images have newer versions, \
+                  and applies updates safely."
 )]
 struct Cli {
     /// Configuration file (default: $TIDEWATCH_CONFIG, else the platform's config dir tidewatch/config.toml)
@@ -60,6 +62,10 @@ enum Command {
     },
     /// Show how an image reference is normalized and which registries a check asks
     Explain { image: String },
+    /// Apply updates: pull, recreate with the same configuration, health-gate, roll back on failure
+    Update(update::UpdateArgs),
+    /// Roll back a container's last update
+    Rollback(update::RollbackArgs),
 }
 
 /// Exit status for a fatal error (docs/cli.md#exit-status).
@@ -114,6 +120,8 @@ async fn main() -> ExitCode {
         Command::Logout { registry } => logout(&registry),
         Command::Engines { engines } => list_engines(config_file, &engines).await,
         Command::Explain { image } => explain_image(config_file, &image),
+        Command::Update(args) => update::update(config_file, args).await,
+        Command::Rollback(args) => update::rollback(config_file, args).await,
     };
     result.unwrap_or_else(|error| {
         eprintln!("tidewatch: {}", error.message);

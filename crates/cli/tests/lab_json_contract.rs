@@ -206,3 +206,55 @@ async fn container_results_keep_the_recorded_fields_and_values() {
         ["containers", "duration_ms", "errors", "images", "requests", "updates"]
     );
 }
+
+#[tokio::test]
+async fn update_results_keep_the_recorded_fields_and_values() {
+    let lab = Lab::require();
+    let engine = lab_engine(&lab).await;
+    let run = unique("contract-update");
+    let image = format!("{}/{}:1.0.0", lab.open_registry(), tidewatch_lab::FIXTURE_PLAIN);
+    pull(&engine, &image, None).await;
+    tidewatch_lab::containers::remove_container(engine.docker(), &run).await;
+    let body = bollard::models::ContainerCreateBody {
+        image: Some(image.clone()),
+        labels: Some([(tidewatch_lab::containers::LAB_LABEL.to_string(), "1".to_string())].into()),
+        ..Default::default()
+    };
+    let id = engine.create_container(&run, body).await.expect("create");
+    engine.start_container(&id).await.expect("start");
+
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .tidewatch(&lab)
+        .args(["update", &run, "--yes", "--json", "--engine", lab.docker_host()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run tidewatch update");
+    tidewatch_lab::containers::remove_container(engine.docker(), &run).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    let document = json_of(&output);
+    let new_id = document["results"][0]["container_id_after"]
+        .as_str()
+        .expect("a new container")
+        .to_string();
+    let mut replacements = lab_replacements(&lab, "127.0.0.1:1");
+    replacements.push((run.clone(), "<run>"));
+    replacements.push((lab.docker_host().to_string(), "<engine>"));
+    replacements.push((id.clone(), "<id>"));
+    replacements.push((new_id, "<new id>"));
+    let actual = normalize(&text(&output.stdout), &replacements)
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with("\"started_at\": \"") {
+                let indent = &line[..line.len() - line.trim_start().len()];
+                format!("{indent}\"started_at\": \"<time>\",")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    assert_golden("update-results.json", &actual);
+}

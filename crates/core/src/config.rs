@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Coded;
 use crate::mirror::{MirrorError, MirrorResolver, MirrorRule};
 use crate::registry::RegistrySettings;
+use crate::update::policy::AutoUpdate;
 use crate::version::{TagFilter, TagFilterError, UpdateKind};
 
 /// Environment variable naming the configuration file; `--config FILE` wins over it.
@@ -26,6 +27,7 @@ pub const CONFIG_FILE_NAME: &str = "config.toml";
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(6 * 60 * 60);
 const DEFAULT_JITTER: Duration = Duration::from_secs(10 * 60);
+const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What `[schedule]` accepts: a check at most every minute, at least once a year; jitter up to a
 /// year. Beyond that the timer arithmetic would be meaningless (docs/config.md#schedule).
@@ -69,6 +71,8 @@ pub struct Config {
     pub tags: TagFilters,
     #[serde(default, skip_serializing_if = "Deadlines::is_default")]
     pub deadlines: Deadlines,
+    #[serde(default, skip_serializing_if = "Updates::is_default")]
+    pub updates: Updates,
 }
 
 /// `[deadlines]`: how long one registry request, one image and one whole check may take before
@@ -97,6 +101,28 @@ impl Default for Deadlines {
     }
 }
 
+/// `[updates]`: applying updates (docs/updates.md): which ones the app may apply without asking,
+/// and how long a new container may take to turn healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Updates {
+    /// Automatic updates for containers whose labels say nothing: `off` (the default), `digest`,
+    /// `patch`, `minor` or `all`.
+    #[serde(default)]
+    pub auto: AutoUpdate,
+    #[serde(default = "default_health_timeout", with = "humantime_serde")]
+    pub health_timeout: Duration,
+}
+
+impl Default for Updates {
+    fn default() -> Self {
+        Updates {
+            auto: AutoUpdate::Off,
+            health_timeout: DEFAULT_HEALTH_TIMEOUT,
+        }
+    }
+}
+
 impl Deadlines {
     fn is_default(&self) -> bool {
         *self == Deadlines::default()
@@ -113,6 +139,16 @@ fn default_image_deadline() -> Duration {
 
 fn default_check_deadline() -> Duration {
     Duration::from_secs(15 * 60)
+}
+
+impl Updates {
+    pub fn is_default(&self) -> bool {
+        *self == Updates::default()
+    }
+}
+
+fn default_health_timeout() -> Duration {
+    DEFAULT_HEALTH_TIMEOUT
 }
 
 /// `[schedule]`: how often the app checks, with random jitter so a fleet of laptops does not
@@ -249,6 +285,8 @@ pub enum InvalidConfig {
     JitterOutOfRange,
     #[error("[deadlines] {name} must be between 1s and 1day")]
     DeadlineOutOfRange { name: &'static str },
+    #[error("[updates] health_timeout must be between 1s and 1h; write e.g. health_timeout = \"2m\"")]
+    HealthTimeout,
     #[error("engine #{index} has an empty name; give every [[engines]] entry a name")]
     EmptyEngineName { index: usize },
     #[error("two engines are named {name:?}; engine names must be unique")]
@@ -416,6 +454,11 @@ impl Config {
             if !within(value, DEADLINE_BOUNDS) {
                 return Err(InvalidConfig::DeadlineOutOfRange { name });
             }
+        }
+        if self.updates.health_timeout < Duration::from_secs(1)
+            || self.updates.health_timeout > Duration::from_secs(3600)
+        {
+            return Err(InvalidConfig::HealthTimeout);
         }
         let mut names = HashSet::new();
         for (index, engine) in self.engines.iter().enumerate() {
@@ -761,6 +804,13 @@ fn sync_dir(dir: &Path) {
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) {}
 
+/// A duration as the configuration writes them (`"6h"`, `"90s"`, `"1h 30m"`); the error shows how to
+/// write one.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?} is not a duration ({e}); write e.g. \"6h\", \"30m\" or \"1h 30m\""))
+}
+
 /// Durations as humantime strings (`"6h"`, `"10m"`, `"1h 30m"`).
 mod humantime_serde {
     use std::time::Duration;
@@ -773,11 +823,7 @@ mod humantime_serde {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "{text:?} is not a duration ({e}); write e.g. \"6h\", \"30m\" or \"1h 30m\""
-            ))
-        })
+        super::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -854,6 +900,10 @@ query = "upstream-first"                    # or "mirror-first", "mirror-only"
                 include: Some(r"^\d+\.\d+".into()),
                 exclude: Some("-rc".into()),
             },
+            updates: Updates {
+                auto: AutoUpdate::Patch,
+                health_timeout: Duration::from_secs(45),
+            },
         }
     }
 
@@ -915,6 +965,19 @@ exclude = "beta"
         let filter = config.tags.filter().unwrap();
         assert!(filter.allows("1.2.3"));
         assert!(!filter.allows("1.2"));
+    }
+
+    #[test]
+    fn automatic_updates_are_off_unless_the_file_says_otherwise() {
+        assert_eq!(parse("").unwrap().updates.auto, AutoUpdate::Off);
+        assert_eq!(parse("").unwrap().updates.health_timeout, Duration::from_secs(120));
+        let config = parse("[updates]\nauto = \"minor\"\nhealth_timeout = \"3m\"\n").unwrap();
+        assert_eq!(config.updates.auto, AutoUpdate::Minor);
+        assert_eq!(config.updates.health_timeout, Duration::from_secs(180));
+        let error = parse("[updates]\nauto = \"sometimes\"\n").unwrap_err();
+        assert!(error.to_string().contains("sometimes"), "{error}");
+        let error = parse("[updates]\nhealth_timeout = \"0s\"\n").unwrap_err();
+        assert_eq!(error.code(), "config_invalid", "{error}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod reference;
 pub mod registry;
 pub mod store;
 pub mod untrusted;
+pub mod update;
 pub mod version;
 
 /// Installs the one rustls crypto provider the tree is built with (ring). Idempotent; call it once

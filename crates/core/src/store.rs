@@ -1,4 +1,5 @@
-//! The embedded SQLite store: check history, the latest results, and which versions were already notified.
+//! The embedded SQLite store: check history, the latest results, which versions were already
+//! notified, and the journal and history of applied updates.
 //!
 //! One file in the data dir (`tidewatch/tidewatch.db`). The schema is versioned with
 //! `PRAGMA user_version` and migrated forward on open. The database is a cache of what Tidewatch
@@ -91,6 +92,38 @@ const MIGRATIONS: &[&str] = &[
         username TEXT NOT NULL,
         saved_at INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 3: applying updates (docs/updates.md). The journal holds each update in flight, written before
+    // every destructive step, so an update cut short can be undone at the next start; `record` is
+    // the typed journal record of crate::update::journal as JSON. The history keeps every update
+    // and rollback with its outcome.
+    "CREATE TABLE update_journal (
+        id         INTEGER PRIMARY KEY,
+        engine     TEXT NOT NULL,
+        container  TEXT NOT NULL,
+        step       TEXT NOT NULL,
+        record     TEXT NOT NULL,
+        started_at INTEGER NOT NULL, -- unix milliseconds
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE update_history (
+        id                  INTEGER PRIMARY KEY,
+        engine              TEXT NOT NULL,
+        container           TEXT NOT NULL,
+        action              TEXT NOT NULL, -- update | rollback
+        outcome             TEXT NOT NULL, -- updated | unchanged | rolled_back | failed | interrupted
+        image_before        TEXT NOT NULL, -- the reference as the container was created with it
+        image_after         TEXT NOT NULL,
+        image_id_before     TEXT NOT NULL,
+        image_id_after      TEXT,
+        container_id_before TEXT,
+        container_id_after  TEXT,
+        compose             TEXT,          -- JSON of the compose service's record, for compose updates
+        error_code          TEXT,
+        error_message       TEXT,
+        started_at          INTEGER NOT NULL,
+        finished_at         INTEGER NOT NULL
+    );
+    CREATE INDEX update_history_container ON update_history (engine, container, id);",
 ];
 
 /// How long to wait for the other process (the CLI while the app runs, or the reverse) to finish writing.
@@ -585,6 +618,176 @@ impl Store {
     }
 }
 
+/// An update in flight, as the journal holds it (the record's meaning is crate::update::journal's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRow {
+    pub id: i64,
+    pub engine: String,
+    pub container: String,
+    /// The step about to be taken, or the last one taken.
+    pub step: String,
+    /// The typed journal record, as JSON.
+    pub record: String,
+    pub started_at: SystemTime,
+}
+
+/// One update, rollback or recovery as the history keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    /// Set by the store when recorded.
+    pub id: i64,
+    pub engine: String,
+    pub container: String,
+    /// `update` or `rollback` (a recovery records the action it settled).
+    pub action: String,
+    /// `updated`, `unchanged`, `rolled_back`, `failed` or `interrupted`.
+    pub outcome: String,
+    pub image_before: String,
+    pub image_after: String,
+    pub image_id_before: String,
+    pub image_id_after: Option<String>,
+    pub container_id_before: Option<String>,
+    pub container_id_after: Option<String>,
+    /// The compose service's record (JSON), for updates made through the compose CLI.
+    pub compose: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub started_at: SystemTime,
+    pub finished_at: SystemTime,
+}
+
+impl Store {
+    /// Opens a journal entry for an update about to take its first destructive step; returns its id.
+    pub fn journal_open(&self, engine: &str, container: &str, step: &str, record: &str) -> Result<i64, StoreError> {
+        let now = to_millis(SystemTime::now());
+        self.conn
+            .execute(
+                "INSERT INTO update_journal (engine, container, step, record, started_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![engine, container, step, record, now],
+            )
+            .map_err(|e| self.query_error(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records the next step (and what is known so far) before it is taken.
+    pub fn journal_step(&self, id: i64, step: &str, record: &str) -> Result<(), StoreError> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE update_journal SET step = ?2, record = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, step, record, to_millis(SystemTime::now())],
+            )
+            .map_err(|e| self.query_error(e))?;
+        if changed == 0 {
+            return Err(StoreError::Query {
+                path: self.path.clone(),
+                reason: format!("the update journal has no entry {id}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes a journal entry: the update finished, or was undone.
+    pub fn journal_close(&self, id: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM update_journal WHERE id = ?1", params![id])
+            .map(|_| ())
+            .map_err(|e| self.query_error(e))
+    }
+
+    /// Updates still in the journal (in flight elsewhere, or cut short), oldest first.
+    pub fn journal_entries(&self) -> Result<Vec<JournalRow>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT id, engine, container, step, record, started_at FROM update_journal ORDER BY id")
+            .map_err(|e| self.query_error(e))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(JournalRow {
+                    id: row.get(0)?,
+                    engine: row.get(1)?,
+                    container: row.get(2)?,
+                    step: row.get(3)?,
+                    record: row.get(4)?,
+                    started_at: from_millis(row.get(5)?),
+                })
+            })
+            .map_err(|e| self.query_error(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.query_error(e))
+    }
+
+    /// Adds an update, rollback or recovery to the history; returns its id.
+    pub fn record_update(&self, row: &HistoryRow) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO update_history (engine, container, action, outcome, image_before, image_after,
+                    image_id_before, image_id_after, container_id_before, container_id_after, compose,
+                    error_code, error_message, started_at, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                params![
+                    row.engine,
+                    row.container,
+                    row.action,
+                    row.outcome,
+                    row.image_before,
+                    row.image_after,
+                    row.image_id_before,
+                    row.image_id_after,
+                    row.container_id_before,
+                    row.container_id_after,
+                    row.compose,
+                    row.error_code,
+                    row.error_message,
+                    to_millis(row.started_at),
+                    to_millis(row.finished_at),
+                ],
+            )
+            .map_err(|e| self.query_error(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The update history, newest first: of one container of one engine when both are given.
+    pub fn update_history(&self, container: Option<(&str, &str)>, limit: usize) -> Result<Vec<HistoryRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (engine, name) = container.unzip();
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT id, engine, container, action, outcome, image_before, image_after, image_id_before,
+                    image_id_after, container_id_before, container_id_after, compose, error_code, error_message,
+                    started_at, finished_at
+                 FROM update_history
+                 WHERE (?1 IS NULL OR (engine = ?1 AND container = ?2))
+                 ORDER BY id DESC LIMIT ?3",
+            )
+            .map_err(|e| self.query_error(e))?;
+        let rows = statement
+            .query_map(params![engine, name, limit], |row| {
+                Ok(HistoryRow {
+                    id: row.get(0)?,
+                    engine: row.get(1)?,
+                    container: row.get(2)?,
+                    action: row.get(3)?,
+                    outcome: row.get(4)?,
+                    image_before: row.get(5)?,
+                    image_after: row.get(6)?,
+                    image_id_before: row.get(7)?,
+                    image_id_after: row.get(8)?,
+                    container_id_before: row.get(9)?,
+                    container_id_after: row.get(10)?,
+                    compose: row.get(11)?,
+                    error_code: row.get(12)?,
+                    error_message: row.get(13)?,
+                    started_at: from_millis(row.get(14)?),
+                    finished_at: from_millis(row.get(15)?),
+                })
+            })
+            .map_err(|e| self.query_error(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.query_error(e))
+    }
+}
+
 /// A registry login kept in the OS keyring; the secret itself is never read back for display.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedLogin {
@@ -666,7 +869,6 @@ fn to_millis(time: SystemTime) -> i64 {
     }
 }
 
-#[cfg(test)]
 fn from_millis(millis: i64) -> SystemTime {
     if millis >= 0 {
         UNIX_EPOCH + Duration::from_millis(millis.unsigned_abs())
@@ -1040,6 +1242,74 @@ mod tests {
         for time in [at(0), at(1_700_000_000), UNIX_EPOCH - Duration::from_millis(1500)] {
             assert_eq!(from_millis(to_millis(time)), time);
         }
+    }
+
+    #[test]
+    fn the_update_journal_keeps_entries_until_closed_and_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE_NAME);
+        let id = {
+            let store = Store::open(&path).unwrap();
+            let id = store.journal_open("local", "web", "planned", "{\"a\":1}").unwrap();
+            store.journal_step(id, "web: renaming", "{\"a\":2}").unwrap();
+            id
+        };
+        let store = Store::open(&path).unwrap();
+        let entries = store.journal_entries().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(
+            (
+                entries[0].id,
+                entries[0].container.as_str(),
+                entries[0].step.as_str(),
+                entries[0].record.as_str()
+            ),
+            (id, "web", "web: renaming", "{\"a\":2}")
+        );
+        store.journal_close(id).unwrap();
+        assert!(store.journal_entries().unwrap().is_empty());
+        assert!(
+            store.journal_step(id, "x", "{}").is_err(),
+            "a closed entry cannot be written"
+        );
+    }
+
+    #[test]
+    fn update_history_is_newest_first_and_per_container() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join(DB_FILE_NAME)).unwrap();
+        let row = |container: &str, action: &str, outcome: &str, secs: u64| HistoryRow {
+            id: 0,
+            engine: "local".into(),
+            container: container.into(),
+            action: action.into(),
+            outcome: outcome.into(),
+            image_before: "app:1".into(),
+            image_after: "app:2".into(),
+            image_id_before: "sha256:1".into(),
+            image_id_after: Some("sha256:2".into()),
+            container_id_before: Some("old".into()),
+            container_id_after: Some("new".into()),
+            compose: None,
+            error_code: None,
+            error_message: None,
+            started_at: at(secs),
+            finished_at: at(secs + 1),
+        };
+        let first = store.record_update(&row("web", "update", "updated", 10)).unwrap();
+        store.record_update(&row("db", "update", "failed", 20)).unwrap();
+        let last = store.record_update(&row("web", "rollback", "updated", 30)).unwrap();
+        let web = store.update_history(Some(("local", "web")), 10).unwrap();
+        assert_eq!(web.iter().map(|r| r.id).collect::<Vec<_>>(), vec![last, first]);
+        assert_eq!(
+            web[1],
+            HistoryRow {
+                id: first,
+                ..row("web", "update", "updated", 10)
+            }
+        );
+        assert_eq!(store.update_history(None, 10).unwrap().len(), 3);
+        assert_eq!(store.update_history(Some(("other", "web")), 10).unwrap().len(), 0);
     }
 
     #[test]

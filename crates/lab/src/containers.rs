@@ -61,8 +61,9 @@ pub async fn start_container(docker: &Docker, image: &str, name: &str, labels: &
     created.id
 }
 
-/// Removes a container by ID or name, running or not; a missing one is fine.
+/// Removes a container by ID or name, running or not, with its anonymous volumes (the update
+/// fixtures declare one); a missing one is fine.
 pub async fn remove_container(docker: &Docker, id_or_name: &str) {
-    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
     let _ = docker.remove_container(id_or_name, Some(options)).await;
 }

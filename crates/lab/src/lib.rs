@@ -3,6 +3,8 @@
 
 #[cfg(feature = "containers")]
 pub mod containers;
+#[cfg(feature = "containers")]
+pub mod registry;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -120,6 +122,27 @@ pub const FIXTURE_MULTI_ARCH: (&str, &str) = ("fixtures/multi", "1.0");
 
 /// An image imported into the lab engine and never pushed: it has no RepoDigests.
 pub const FIXTURE_LOCAL_ONLY: &str = "tidewatch-fixtures/local:dev";
+
+/// Images for applying updates (docs/updates.md), pushed to the open and the htpasswd registry.
+/// Each has an older tag that runs and a newer one; every one declares `VOLUME /data`, and their
+/// `PATH`, labels and exposed ports differ between the two tags, so a test can tell the new
+/// image's defaults from the old ones. Their processes stop on SIGTERM within a second.
+pub const UPDATE_FIXTURES: &[(&str, &[&str])] = &[
+    (FIXTURE_SERVICE, &["1.0.0", "1.1.0"]),
+    (FIXTURE_PLAIN, &["1.0.0", "1.0.1"]),
+    (FIXTURE_CRASHES, &["1.0.0", "1.0.1"]),
+    (FIXTURE_SICKENS, &["1.0.0", "1.0.1"]),
+];
+
+/// With a HEALTHCHECK (healthy about a second after start) in both tags; 1.1.0 changes `PATH`,
+/// drops `SERVICE_MODE`, sets `SERVICE_VERSION=1.1.0`, works in `/srv` and also exposes 9090/tcp.
+pub const FIXTURE_SERVICE: &str = "fixtures/service";
+/// Without a HEALTHCHECK; 1.0.1 changes `PATH` and `PLAIN_VERSION`.
+pub const FIXTURE_PLAIN: &str = "fixtures/plain";
+/// Without a HEALTHCHECK; 1.0.1 prints `fatal: crashes 1.0.1 cannot start` and exits with status 3.
+pub const FIXTURE_CRASHES: &str = "fixtures/crashes";
+/// With a HEALTHCHECK; 1.0.1 runs but its healthcheck always fails, so it turns unhealthy.
+pub const FIXTURE_SICKENS: &str = "fixtures/sickens";
 
 /// The lab as a test sees it.
 #[derive(Debug, Clone)]

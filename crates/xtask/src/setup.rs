@@ -27,9 +27,11 @@ const RUN_PACKAGES: &[&str] = &[
 ];
 
 /// What the test lab adds: engine, registries, virtual display, WebDriver, Secret Service,
-/// notification server, fixture rootfs, screenshots, test certificates.
+/// notification server, fixture rootfs, screenshots, test certificates, and the compose CLI that
+/// updates of compose services run (Debian packages compose v1 as `docker-compose`; v2 is not packaged).
 const TEST_PACKAGES: &[&str] = &[
     "docker.io",
+    "docker-compose",
     "docker-registry",
     "xvfb",
     "webkit2gtk-driver",

@@ -122,7 +122,7 @@ impl Checker {
                     name: inventory.name.clone(),
                     endpoint: inventory.endpoint.clone(),
                     status: match error {
-                        EngineError::Request { .. } => EngineStatus::Error,
+                        EngineError::Request { .. } | EngineError::NotFound { .. } => EngineStatus::Error,
                         _ => EngineStatus::Unreachable,
                     },
                     error: Some(ErrorInfo::of(&error)),

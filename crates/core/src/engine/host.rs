@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{EngineError, LOCAL_NAME};
 use crate::config::EngineConfig;
@@ -13,7 +13,7 @@ const DOCKER_PLAIN_PORT: u16 = 2375;
 const DOCKER_TLS_PORT: u16 = 2376;
 
 /// Where an engine's address came from, so the UI can say why an engine is listed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EngineOrigin {
     /// An `[[engines]]` entry of Tidewatch's config.
@@ -27,7 +27,7 @@ pub enum EngineOrigin {
 }
 
 /// An engine to connect to: a name, a Docker host URL and, for TLS engines, the certificate files.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineSpec {
     pub name: String,
     /// `unix:///var/run/docker.sock`, `tcp://host:2375`, `https://host:2376`, `ssh://user@host`.

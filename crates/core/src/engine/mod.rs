@@ -6,6 +6,7 @@
 pub(crate) mod context;
 mod events;
 mod host;
+mod lifecycle;
 mod targets;
 mod watch;
 
@@ -23,6 +24,7 @@ use crate::platform::Platform;
 pub use context::docker_config_dir;
 pub use events::EngineEvent;
 pub use host::{local_candidates, EngineOrigin, EngineSpec, HostUrl};
+pub use lifecycle::model;
 pub use targets::{engines_to_watch, test_engine, EngineInfo, EngineTarget};
 pub use watch::{watch, Backoff, EngineWatch, WatchEvent, WatchState};
 
@@ -50,6 +52,14 @@ pub enum EngineError {
         action: &'static str,
         reason: String,
     },
+    /// The container, image or network `what` does not exist (any more) on the engine.
+    #[error("the Docker engine {name} at {host} has no {what:?}: {reason}")]
+    NotFound {
+        name: String,
+        host: String,
+        what: String,
+        reason: String,
+    },
 }
 
 impl Coded for EngineError {
@@ -58,6 +68,7 @@ impl Coded for EngineError {
             EngineError::UnsupportedHost { .. } => "engine_unsupported_host",
             EngineError::Unreachable { .. } => "engine_unreachable",
             EngineError::Request { .. } => "engine_request",
+            EngineError::NotFound { .. } => "engine_not_found",
         }
     }
 

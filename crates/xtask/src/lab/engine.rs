@@ -41,7 +41,9 @@ pub fn start(dir: &Path, recorder: &mut Recorder) -> Result<String> {
             .arg(dir.join("docker.pid"))
             .arg("-H")
             .arg(format!("unix://{}", socket.display()))
-            // The lab's containers need no network; leave the host's bridges and firewall alone.
+            // Leave the host's bridges and firewall alone. User-defined bridge networks (with static
+            // IPs) and published ports (through the userland proxy) still work, which the update
+            // tests rely on; only the default `bridge` network is missing.
             .args(["--bridge=none", "--iptables=false", "--ip6tables=false"]),
         &log,
     )?;

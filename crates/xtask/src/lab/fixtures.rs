@@ -17,7 +17,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::registries::{PushAuth, Registries, Registry, TOKEN_SERVICE};
-use tidewatch_lab::{FIXTURE_LOCAL_ONLY, FIXTURE_MULTI_ARCH, FIXTURE_TAGS};
+use tidewatch_lab::{
+    FIXTURE_CRASHES, FIXTURE_LOCAL_ONLY, FIXTURE_MULTI_ARCH, FIXTURE_PLAIN, FIXTURE_SERVICE, FIXTURE_SICKENS,
+    FIXTURE_TAGS, UPDATE_FIXTURES,
+};
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
@@ -100,15 +103,18 @@ pub fn push_all(registries: &Registries) -> Result<()> {
         };
         for (repository, tags) in FIXTURE_TAGS {
             for tag in *tags {
-                let image =
-                    pusher.push_image(repository, &base, &format!("{repository}:{tag}"), "amd64", None, false)?;
+                let marker = format!("{repository}:{tag}");
+                let config = check_config(&marker);
+                let image = pusher.push_image(repository, &base, &marker, ("amd64", None), false, config)?;
                 pusher.put_manifest(repository, tag, DOCKER_MANIFEST, &image)?;
             }
         }
         let (repository, tag) = FIXTURE_MULTI_ARCH;
         let mut entries = Vec::new();
         for (arch, variant) in [("amd64", None), ("arm64", Some("v8"))] {
-            let manifest = pusher.push_image(repository, &base, &format!("{repository}:{tag}"), arch, variant, true)?;
+            let marker = format!("{repository}:{tag}");
+            let config = check_config(&marker);
+            let manifest = pusher.push_image(repository, &base, &marker, (arch, variant), true, config)?;
             let digest = sha256(&manifest);
             pusher.put_manifest(repository, &digest, OCI_MANIFEST, &manifest)?;
             let mut platform = json!({"architecture": arch, "os": "linux"});
@@ -122,7 +128,95 @@ pub fn push_all(registries: &Registries) -> Result<()> {
         let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}))?;
         pusher.put_manifest(repository, tag, OCI_INDEX, &index)?;
     }
+    for registry in [&registries.open, &registries.basic] {
+        let pusher = Pusher {
+            client: &client,
+            registry,
+        };
+        for (repository, tags) in UPDATE_FIXTURES {
+            for tag in *tags {
+                let marker = format!("{repository}:{tag}");
+                let config = update_config(repository, tag)?;
+                let image = pusher.push_image(repository, &base, &marker, ("amd64", None), false, config)?;
+                pusher.put_manifest(repository, tag, DOCKER_MANIFEST, &image)?;
+            }
+        }
+    }
     Ok(())
+}
+
+/// The image configuration of the check fixtures: `sleep 3600` and two labels.
+fn check_config(marker: &str) -> Value {
+    json!({
+        "Cmd": ["sleep", "3600"],
+        "Labels": {
+            "org.opencontainers.image.source": "https://github.com/tidewatch/fixtures",
+            "org.opencontainers.image.version": marker.rsplit(':').next().unwrap_or_default(),
+        }
+    })
+}
+
+/// A process that stops within a second of SIGTERM (a shell trap; `sleep` as PID 1 would ignore
+/// it and make every stop wait for the engine's timeout), after writing `/tmp/healthy`.
+const RUNS_UNTIL_STOPPED: &str = "trap 'exit 0' TERM; echo ok > /tmp/healthy; while :; do sleep 1; done";
+
+/// The image configuration of an update fixture (what each one does is in tidewatch_lab's
+/// `UPDATE_FIXTURES`): the older tag is the "first generation", the newer one the second.
+fn update_config(repository: &str, tag: &str) -> Result<Value> {
+    let (_, tags) = UPDATE_FIXTURES
+        .iter()
+        .find(|(r, _)| *r == repository)
+        .context("not an update fixture")?;
+    let newer = tags.last() == Some(&tag);
+    let short = repository.rsplit('/').next().unwrap_or(repository);
+    let version_key = format!("{}_VERSION", short.to_ascii_uppercase());
+    let path = if newer {
+        format!("/opt/{short}/bin:/usr/local/bin:/usr/bin:/bin")
+    } else {
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()
+    };
+    let mut env = vec![format!("PATH={path}"), format!("{version_key}={tag}")];
+    let mut exposed = json!({"8080/tcp": {}});
+    let mut workdir = "/";
+    if repository == FIXTURE_SERVICE {
+        if newer {
+            exposed["9090/tcp"] = json!({});
+            workdir = "/srv";
+        } else {
+            env.push("SERVICE_MODE=classic".to_string());
+        }
+    }
+    let generation = if newer { "two" } else { "one" };
+    let mut cmd = json!(["sh", "-c", RUNS_UNTIL_STOPPED]);
+    // One second between probes keeps the tests' health waits short.
+    let probe = |test: &str| json!({"Test": ["CMD-SHELL", test], "Interval": 1_000_000_000u64, "Timeout": 2_000_000_000u64, "Retries": 2});
+    let mut healthcheck = Value::Null;
+    match repository {
+        FIXTURE_SERVICE => healthcheck = probe("test -f /tmp/healthy"),
+        FIXTURE_SICKENS if newer => healthcheck = probe("test -f /tmp/never-there"),
+        FIXTURE_SICKENS => healthcheck = probe("test -f /tmp/healthy"),
+        FIXTURE_CRASHES if newer => {
+            cmd = json!(["sh", "-c", format!("echo 'fatal: {short} {tag} cannot start'; exit 3")])
+        }
+        FIXTURE_PLAIN | FIXTURE_CRASHES => {}
+        _ => bail!("no configuration for the update fixture {repository}"),
+    }
+    let mut config = json!({
+        "Env": env,
+        "Cmd": cmd,
+        "WorkingDir": workdir,
+        "Volumes": {"/data": {}},
+        "ExposedPorts": exposed,
+        "Labels": {
+            "org.opencontainers.image.source": "https://github.com/tidewatch/fixtures",
+            "org.opencontainers.image.version": tag,
+            "fixture.generation": generation,
+        }
+    });
+    if !healthcheck.is_null() {
+        config["Healthcheck"] = healthcheck;
+    }
+    Ok(config)
 }
 
 /// Imports the base rootfs into the engine under a name that is never pushed (no RepoDigests).
@@ -166,22 +260,16 @@ impl Pusher<'_> {
         repo: &str,
         base: &Layer,
         marker: &str,
-        arch: &str,
-        variant: Option<&str>,
+        (arch, variant): (&str, Option<&str>),
         oci: bool,
+        image_config: Value,
     ) -> Result<Vec<u8>> {
         let top = Layer::new(marker_tar(&format!("{marker} {arch}\n"))?)?;
         let mut config = json!({
             "architecture": arch,
             "os": "linux",
             "created": "2023-11-14T22:13:20Z",
-            "config": {
-                "Cmd": ["sleep", "3600"],
-                "Labels": {
-                    "org.opencontainers.image.source": "https://github.com/tidewatch/fixtures",
-                    "org.opencontainers.image.version": marker.rsplit(':').next().unwrap_or_default(),
-                }
-            },
+            "config": image_config,
             "rootfs": {"type": "layers", "diff_ids": [base.diff_id(), top.diff_id()]},
         });
         if let Some(v) = variant {
