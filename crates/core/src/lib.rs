@@ -13,6 +13,7 @@ pub mod mirror;
 pub mod monitor;
 pub mod platform;
 pub mod reference;
+pub mod registries_conf;
 pub mod registry;
 pub mod store;
 pub mod version;
