@@ -6,12 +6,13 @@ use serde::Serialize;
 use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_autostart::ManagerExt as _;
 use tauri_plugin_opener::OpenerExt as _;
-use tidewatch_core::config::{Config, ConfigStore, EngineConfig};
+use tidewatch_core::config::{Config, ConfigStore, EngineConfig, Revision};
 use tidewatch_core::credentials::Secret;
 use tidewatch_core::engine::EngineInfo;
 use tidewatch_core::error::{Coded, ErrorInfo};
 use tidewatch_core::explain::Explanation;
 use tidewatch_core::monitor::MonitorState;
+use tidewatch_core::registries_conf::ContainersMirrors;
 use tidewatch_core::store::SavedLogin;
 use tidewatch_core::{engine, explain, login};
 
@@ -77,6 +78,10 @@ pub fn set_paused(context: State<'_, AppContext>, paused: bool) -> MonitorState 
 #[derive(Debug, Serialize)]
 pub struct Settings {
     pub config: Config,
+    /// The version of the file `config` was read from; saving names it (docs/config.md#reading-and-writing).
+    pub config_revision: Revision,
+    /// Mirror rules of the containers `registries.conf`, shown read-only.
+    pub containers_mirrors: ContainersMirrors,
     pub credentials: Vec<SavedLogin>,
     pub config_path: String,
     pub config_error: Option<ErrorInfo>,
@@ -89,6 +94,8 @@ fn settings<R: Runtime>(app: &AppHandle<R>, context: &AppContext) -> CommandResu
     let loaded = ConfigStore::new(context.paths.config.clone()).load();
     Ok(Settings {
         config: loaded.config,
+        config_revision: loaded.revision,
+        containers_mirrors: ContainersMirrors::load(),
         credentials: login::saved_logins(&context.paths.database)?,
         config_path: context.paths.config.display().to_string(),
         config_error: loaded.error.map(ErrorInfo::from),
@@ -102,15 +109,17 @@ pub fn get_settings<R: Runtime>(app: AppHandle<R>, context: State<'_, AppContext
     settings(&app, &context)
 }
 
+/// Saves `config` over the file read at `revision`; without a revision (the user chose to replace
+/// another program's change), over whatever the file holds now.
 #[tauri::command]
 pub fn save_settings<R: Runtime>(
     app: AppHandle<R>,
     context: State<'_, AppContext>,
     config: Config,
+    revision: Option<Revision>,
 ) -> CommandResult<Settings> {
     let mut store = ConfigStore::new(context.paths.config.clone());
-    store.load();
-    store.save(&config)?;
+    store.save(&config, revision.as_ref())?;
     context.monitor.config_changed();
     settings(&app, &context)
 }
@@ -138,7 +147,7 @@ pub async fn save_credential<R: Runtime>(
         &context.paths.database,
     )
     .await?;
-    context.monitor.config_changed(); // drop cached tokens: the next check uses the new login
+    context.monitor.credentials_changed();
     settings(&app, &context)
 }
 
@@ -149,7 +158,7 @@ pub fn delete_credential<R: Runtime>(
     registry: String,
 ) -> CommandResult<Settings> {
     login::remove_login(&registry, &context.paths.database)?;
-    context.monitor.config_changed();
+    context.monitor.credentials_changed();
     settings(&app, &context)
 }
 

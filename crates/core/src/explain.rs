@@ -17,7 +17,8 @@ use crate::registries_conf::ContainersMirrors;
 pub struct Explanation {
     /// The name as given.
     pub image: String,
-    /// The upstream image after normalization and mirror resolution.
+    /// The upstream image after normalization and mirror resolution, with its tag written out
+    /// (`latest` when none was), as in a check's document.
     pub upstream: Reference,
     /// Where a check asks, in order.
     pub endpoints: Vec<Endpoint>,
@@ -25,7 +26,9 @@ pub struct Explanation {
     pub normalization: Vec<String>,
     /// How mirror rules mapped it, one line per step.
     pub resolution: Vec<String>,
-    /// The platform an `--image` check of it would compare.
+    /// The platform an `--image` check of it would compare, written `os/arch[/variant]` as in a
+    /// check's document.
+    #[serde(serialize_with = "serialize_display")]
     pub platform: Platform,
 }
 
@@ -66,12 +69,16 @@ fn explain_with(config: &Config, containers: &ContainersMirrors, image: &str) ->
         .resolve(&reference);
     Ok(Explanation {
         image: image.to_string(),
-        upstream: resolution.upstream,
+        upstream: resolution.upstream.with_tag_written_out(),
         endpoints: resolution.endpoints,
         normalization,
         resolution: resolution.steps,
         platform: Platform::host(),
     })
+}
+
+fn serialize_display<S: serde::Serializer>(value: &impl std::fmt::Display, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 #[cfg(test)]

@@ -27,7 +27,8 @@ const RUN_PACKAGES: &[&str] = &[
 ];
 
 /// What the test lab adds: engine, registries, virtual display, WebDriver, Secret Service,
-/// notification server, fixture rootfs, screenshots, test certificates.
+/// notification server, fixture rootfs, screenshots, test certificates; and what the package
+/// test uses to find the installed app's window and to validate its desktop files.
 const TEST_PACKAGES: &[&str] = &[
     "docker.io",
     "docker-registry",
@@ -41,6 +42,10 @@ const TEST_PACKAGES: &[&str] = &[
     "busybox-static",
     "imagemagick",
     "openssl",
+    "xdotool",
+    "x11-utils",
+    "desktop-file-utils",
+    "appstream",
 ];
 
 pub fn ensure_packages(purpose: Purpose) -> Result<()> {
