@@ -65,6 +65,16 @@ fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
     files
 }
 
+/// Removes Tidewatch's keyring entry for `registry` from the lab's keyring.
+fn forget_login(lab: &Lab, registry: &str) {
+    let status = Command::new("secret-tool")
+        .args(["clear", "service", "tidewatch", "username", registry])
+        .env("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"))
+        .status()
+        .expect("run secret-tool (package libsecret-tools)");
+    assert!(status.success(), "secret-tool clear failed");
+}
+
 /// The app's own files for one test: a config naming the lab engine, an empty data dir.
 fn app_home(lab: &Lab) -> tempfile::TempDir {
     let home = tempfile::tempdir().expect("temp dir");
@@ -93,6 +103,7 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
     let basic_user = lab.var("TIDEWATCH_LAB_BASIC_USER").to_string();
     let basic_password = lab.var("TIDEWATCH_LAB_BASIC_PASSWORD").to_string();
     let private_image = format!("{basic}/fixtures/app:1.25.4");
+    forget_login(&lab, &basic); // left by an earlier run that failed half way
     containers::pull(
         engine.docker(),
         &private_image,
@@ -245,8 +256,15 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
         .type_into("#cred-username", lab.var("TIDEWATCH_LAB_BASIC_USER"))
         .await;
     session.type_into("#cred-password", &password).await;
+    let before_save = session.invoke("get_state").await["report"]["checked_at"]
+        .as_str()
+        .map(str::to_string);
     session.click("#cred-save").await;
+    // The Log in… dialog saved this registry already: wait for this save's own answer, and for
+    // the check it starts by itself.
+    session.wait_for_text("#cred-status", "Saved credentials for").await;
     session.wait_for_text("[data-testid=saved-credential]", &registry).await;
+    session.settled_state(before_save.as_deref()).await;
     screenshot(&lab, "settings-light.png");
     let secret = Command::new("secret-tool")
         .args(["lookup", "service", "tidewatch", "username", &registry])
@@ -295,7 +313,7 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
     session.end().await;
     drop(driver);
 
-    let _ = tidewatch_core::login::remove_login(&registry, &home.path().join("data/tidewatch/tidewatch.db"));
+    forget_login(&lab, &registry);
     for id in [update_id, current_id, local_id, late_id, private_id] {
         containers::remove_container(engine.docker(), &id).await;
     }
