@@ -65,14 +65,20 @@ fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
     files
 }
 
-/// Removes Tidewatch's keyring entry for `registry` from the lab's keyring.
+/// Removes Tidewatch's keyring entry for `registry` from the lab's keyring, if there is one.
 fn forget_login(lab: &Lab, registry: &str) {
-    let status = Command::new("secret-tool")
+    // secret-tool exits 1 when nothing matched, which is fine here.
+    Command::new("secret-tool")
         .args(["clear", "service", "tidewatch", "username", registry])
         .env("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"))
         .status()
         .expect("run secret-tool (package libsecret-tools)");
-    assert!(status.success(), "secret-tool clear failed");
+    let left = Command::new("secret-tool")
+        .args(["lookup", "service", "tidewatch", "username", registry])
+        .env("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"))
+        .output()
+        .expect("run secret-tool");
+    assert!(left.stdout.is_empty(), "the keyring still holds a login for {registry}");
 }
 
 /// The app's own files for one test: a config naming the lab engine, an empty data dir.
@@ -251,6 +257,54 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
     let password = lab.var("TIDEWATCH_LAB_BASIC_PASSWORD").to_string();
     let registry = lab.basic_registry().to_string();
     session.click("#open-settings").await;
+
+    // Settings edit the file in place, and ask when another program changed it meanwhile.
+    session.wait_for_text("#config-path", "Saved to").await;
+    let config_file = home.path().join("config/tidewatch/config.toml");
+    let by_hand = format!(
+        "# edited by hand\n[[engines]]\nname = \"lab\"  # the test lab\nhost = \"{}\"\n\n[schedule]\njitter = \"7m\"\n",
+        lab.docker_host()
+    );
+    std::fs::write(&config_file, &by_hand).expect("edit the config by hand");
+    session.type_into("#sched-interval", "3h").await;
+    session.click("#settings-save").await;
+    session
+        .wait_for_text("#save-conflict", "changed by another program")
+        .await;
+    assert_eq!(
+        std::fs::read_to_string(&config_file).unwrap(),
+        by_hand,
+        "nothing was written"
+    );
+    session.click("#conflict-reload").await;
+    session.wait_for_text("#save-status", "Reloaded").await;
+    let field_value = |id: &'static str| {
+        let session = &session;
+        async move {
+            let node = session.element(id).await;
+            session
+                .command(reqwest::Method::GET, &format!("element/{node}/property/value"), None)
+                .await
+        }
+    };
+    assert_eq!(
+        field_value("#sched-jitter").await,
+        "7m",
+        "the view shows the file's value"
+    );
+    session.type_into("#sched-interval", "3h").await;
+    session.click("#settings-save").await;
+    session.wait_for_text("#save-status", "Saved.").await;
+    let saved = std::fs::read_to_string(&config_file).unwrap();
+    assert!(
+        saved.starts_with("# edited by hand\n[[engines]]\nname = \"lab\"  # the test lab\n"),
+        "the user's comments stay: {saved}"
+    );
+    assert!(
+        saved.contains("interval = \"3h\"") && saved.contains("jitter = \"7m\""),
+        "{saved}"
+    );
+
     session.type_into("#cred-registry", &registry).await;
     session
         .type_into("#cred-username", lab.var("TIDEWATCH_LAB_BASIC_USER"))

@@ -501,8 +501,9 @@ fn parse_hint(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let key = rest.split('`').next().unwrap_or("");
         if SECRET_LIKE_KEYS.contains(&key.to_ascii_lowercase().as_str()) {
-            return "credentials do not belong in the configuration file; remove the key and run \
-                    `tidewatch login REGISTRY`, which stores them in the OS keyring"
+            return "credentials do not belong in the configuration file; remove the key and log in to the \
+                    registry instead (`tidewatch login REGISTRY`, or Registry credentials in the app's \
+                    settings), which keeps them in the OS keyring"
                 .into();
         }
         return "remove the key or correct its spelling".into();

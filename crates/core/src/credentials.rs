@@ -292,7 +292,7 @@ impl CredentialProvider for KeyringProvider {
         let record: KeyringRecord = serde_json::from_str(&stored).map_err(|_| CredentialError::Keyring {
             registry: registry.to_string(),
             // Never echo the stored text: it holds the password.
-            reason: "the stored entry is not Tidewatch's format; run `tidewatch login` again".to_string(),
+            reason: "the stored entry is not Tidewatch's format; log in to the registry again".to_string(),
         })?;
         Ok(Some(Credential::password(
             record.username,
