@@ -2,289 +2,15 @@
 //! against the lab: engine, registries, gnome-keyring and the dbusmock notification server.
 //! Saves screenshots (light and dark) under target/screenshots/.
 
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod webdriver;
 
-use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
 use tidewatch_core::engine::{Engine, EngineSpec};
 use tidewatch_lab::{containers, Lab};
-
-/// tauri-driver, the WebKitWebDriver it spawns and the app that one launches, all in one process
-/// group that is stopped when the test ends, pass or fail (killing tauri-driver alone would leave
-/// the other two running).
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        std::thread::sleep(Duration::from_millis(500));
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn tauri_driver_path() -> PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("tauri-driver"))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_default();
-    let in_cargo_home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/tauri-driver"));
-    on_path.or(in_cargo_home.filter(|p| p.is_file())).unwrap_or_else(|| {
-        panic!("tauri-driver is not installed: `cargo xtask test` installs it (cargo install tauri-driver --locked)")
-    })
-}
-
-fn start_driver(lab: &Lab, config_home: &std::path::Path, dark: bool) -> Driver {
-    assert!(
-        std::path::Path::new("/usr/bin/WebKitWebDriver").exists(),
-        "WebKitWebDriver is missing (package webkit2gtk-driver)"
-    );
-    let port = free_port();
-    let native_port = free_port();
-    let mut command = Command::new(tauri_driver_path());
-    if dark {
-        // WebKitGTK answers prefers-color-scheme from the GTK theme's variant.
-        command.env("GTK_THEME", "Adwaita:dark");
-    }
-    let child = command
-        .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-        .env("DISPLAY", lab.var("TIDEWATCH_LAB_DISPLAY"))
-        .env("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"))
-        .env("DOCKER_HOST", lab.docker_host())
-        // WebKitGTK renders blank under Xvfb with compositing on.
-        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-        .env("XDG_CONFIG_HOME", config_home.join("config"))
-        .env("XDG_DATA_HOME", config_home.join("data"))
-        .env("HOME", config_home)
-        .env_remove("TIDEWATCH_CONFIG")
-        .env_remove("TIDEWATCH_DATA_DIR")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .process_group(0)
-        .spawn()
-        .expect("start tauri-driver");
-    let driver = Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tauri-driver did not listen on port {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    driver
-}
-
-/// A minimal W3C WebDriver client: the handful of endpoints these tests need.
-struct Session<'a> {
-    http: reqwest::Client,
-    driver: &'a Driver,
-    id: String,
-}
-
-impl<'a> Session<'a> {
-    async fn start(driver: &'a Driver) -> Session<'a> {
-        // A bounded wait: a stuck WebDriver call fails the test instead of hanging CI.
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(90))
-            .build()
-            .expect("http client");
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "wry",
-            "tauri:options": {"application": env!("CARGO_BIN_EXE_tidewatch-app")}
-        }}});
-        let response: Value = http
-            .post(format!("{}/session", driver.url))
-            .json(&capabilities)
-            .send()
-            .await
-            .expect("create a WebDriver session")
-            .json()
-            .await
-            .expect("session JSON");
-        let id = response["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {response}"))
-            .to_string();
-        Session { http, driver, id }
-    }
-
-    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}/{path}", self.driver.url, self.id);
-        let mut request = self.http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let value: Value = request
-            .send()
-            .await
-            .expect("WebDriver request")
-            .json()
-            .await
-            .expect("WebDriver JSON");
-        value["value"].clone()
-    }
-
-    async fn elements(&self, css: &str) -> Vec<String> {
-        let found = self
-            .command(
-                reqwest::Method::POST,
-                "elements",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        found
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|e| {
-                e.as_object()
-                    .and_then(|o| o.values().next())
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .collect()
-    }
-
-    async fn element(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(id) = self.elements(css).await.into_iter().next() {
-                return id;
-            }
-            assert!(Instant::now() < deadline, "no element matches {css}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Clicks the element, retrying while the UI replaces it (a stale element answers an error).
-    async fn click(&self, css: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let id = self.element(css).await;
-            let answer = self
-                .command(reqwest::Method::POST, &format!("element/{id}/click"), Some(json!({})))
-                .await;
-            if answer.get("error").is_none() {
-                return;
-            }
-            assert!(Instant::now() < deadline, "cannot click {css}: {answer}");
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let id = self.element(css).await;
-        self.command(reqwest::Method::POST, &format!("element/{id}/clear"), Some(json!({})))
-            .await;
-        self.command(
-            reqwest::Method::POST,
-            &format!("element/{id}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
-    }
-
-    /// One attribute of every element matching a CSS selector, in document order.
-    async fn attributes(&self, css: &str, name: &str) -> Vec<String> {
-        let mut values = Vec::new();
-        for id in self.elements(css).await {
-            let value = self
-                .command(reqwest::Method::GET, &format!("element/{id}/attribute/{name}"), None)
-                .await;
-            values.push(value.as_str().unwrap_or_default().to_string());
-        }
-        values
-    }
-
-    /// Texts of all elements matching a CSS selector.
-    async fn texts(&self, css: &str) -> Vec<String> {
-        let mut texts = Vec::new();
-        for id in self.elements(css).await {
-            let text = self
-                .command(reqwest::Method::GET, &format!("element/{id}/text"), None)
-                .await;
-            texts.push(text.as_str().unwrap_or_default().to_string());
-        }
-        texts
-    }
-
-    async fn wait_for_text(&self, css: &str, needle: &str) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let texts = self.texts(css).await;
-            if texts.iter().any(|t| t.contains(needle)) {
-                return texts;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {css} containing {needle:?} appeared; saw {texts:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
-    /// Calls one of the app's own commands from the page, as the UI does.
-    async fn invoke(&self, command: &str) -> Value {
-        let script = format!(
-            "const done = arguments[arguments.length - 1];\
-             window.__TAURI__.core.invoke('{command}').then(v => done({{ok: v}}), e => done({{err: e}}));"
-        );
-        let value = self
-            .command(
-                reqwest::Method::POST,
-                "execute/async",
-                Some(json!({"script": script, "args": []})),
-            )
-            .await;
-        assert!(value.get("err").is_none(), "{command} failed: {value}");
-        value["ok"].clone()
-    }
-
-    /// The app's state once no check is running and at least `checks` checks have finished.
-    async fn settled_state(&self, after: Option<&str>) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let state = self.invoke("get_state").await;
-            let finished = state["phase"] != "checking" && state["last_check_at"].is_string();
-            let newer = after.is_none_or(|t| state["report"]["checked_at"].as_str().is_some_and(|c| c != t));
-            if finished && newer {
-                return state;
-            }
-            assert!(Instant::now() < deadline, "no check finished; last state: {state}");
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
-
-    async fn end(self) {
-        let _ = self
-            .http
-            .delete(format!("{}/session/{}", self.driver.url, self.id))
-            .send()
-            .await;
-    }
-}
+use webdriver::{start_driver, Session};
 
 /// A screenshot of the whole X display. WebKitWebDriver's own screenshot endpoint hangs when
 /// compositing is disabled (which Xvfb needs), so ImageMagick's `import` takes it.
@@ -339,6 +65,22 @@ fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
     files
 }
 
+/// Removes Tidewatch's keyring entry for `registry` from the lab's keyring, if there is one.
+fn forget_login(lab: &Lab, registry: &str) {
+    // secret-tool exits 1 when nothing matched, which is fine here.
+    Command::new("secret-tool")
+        .args(["clear", "service", "tidewatch", "username", registry])
+        .env("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"))
+        .status()
+        .expect("run secret-tool (package libsecret-tools)");
+    let left = Command::new("secret-tool")
+        .args(["lookup", "service", "tidewatch", "username", registry])
+        .env("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"))
+        .output()
+        .expect("run secret-tool");
+    assert!(left.stdout.is_empty(), "the keyring still holds a login for {registry}");
+}
+
 /// The app's own files for one test: a config naming the lab engine, an empty data dir.
 fn app_home(lab: &Lab) -> tempfile::TempDir {
     let home = tempfile::tempdir().expect("temp dir");
@@ -362,6 +104,19 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
     let update_id = start_container(&engine, &format!("{open}/fixtures/app:1.25.3"), "gui-app-update").await;
     let current_id = start_container(&engine, &format!("{open}/fixtures/app:1.25.4"), "gui-app-current").await;
     let local_id = start_container(&engine, tidewatch_lab::FIXTURE_LOCAL_ONLY, "gui-app-local").await;
+    // From the htpasswd registry: the engine pulled it with a login the app does not have yet.
+    let basic = lab.basic_registry().to_string();
+    let basic_user = lab.var("TIDEWATCH_LAB_BASIC_USER").to_string();
+    let basic_password = lab.var("TIDEWATCH_LAB_BASIC_PASSWORD").to_string();
+    let private_image = format!("{basic}/fixtures/app:1.25.4");
+    forget_login(&lab, &basic); // left by an earlier run that failed half way
+    containers::pull(
+        engine.docker(),
+        &private_image,
+        Some((&basic, &basic_user, &basic_password)),
+    )
+    .await;
+    let private_id = containers::start_container(engine.docker(), &private_image, "gui-app-private", &[]).await;
     let notified_before = notify_lines(&lab).len();
 
     let home = app_home(&lab);
@@ -375,6 +130,7 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
         (&update_id, "update_available"),
         (&current_id, "up_to_date"),
         (&local_id, "local_only"),
+        (&private_id, "unknown"),
     ] {
         let row = session.element(&status_of(id)).await;
         let attribute = session
@@ -442,17 +198,127 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
     assert_eq!(late["status"], "update_available", "{late}");
     assert_eq!(late["update"]["tag"], "1.10.0", "{late}");
 
+    // A check that needs a login offers "Log in…" where the error is, in the window's own words.
+    session
+        .wait_for_text(".banner", &format!("Registry {basic} needs a login"))
+        .await;
+    session
+        .click(&format!("{} td:nth-child(2)", status_of(&private_id)))
+        .await;
+    let panel = session.wait_for_text("#detail", "Log in…").await.join("\n");
+    assert!(
+        !panel.contains("tidewatch login"),
+        "the window never says to run the CLI: {panel}"
+    );
+    assert_eq!(
+        panel.matches("requires credentials").count(),
+        1,
+        "the problem is said once in the detail panel: {panel}"
+    );
+    assert!(panel.contains(&format!("log in to {basic}")), "{panel}");
+    screenshot(&lab, "login-needed-light.png");
+    session.click("#detail button[data-action=login]").await;
+    let prefilled = session.element("#login-registry").await;
+    let registry_value = session
+        .command(
+            reqwest::Method::GET,
+            &format!("element/{prefilled}/property/value"),
+            None,
+        )
+        .await;
+    assert_eq!(registry_value, basic.as_str(), "the registry is filled in");
+    session.type_into("#login-username", &basic_user).await;
+    session.type_into("#login-password", &basic_password).await;
+    let before_login = session.invoke("get_state").await["report"]["checked_at"]
+        .as_str()
+        .map(str::to_string);
+    session.click("#login-submit").await;
+    // No "Check now": saving the login checks again by itself.
+    let after_login = session.settled_state(before_login.as_deref()).await;
+    let private = after_login["report"]["containers"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["id"] == private_id.as_str()))
+        .unwrap_or_else(|| panic!("the private container is listed: {after_login}"));
+    assert_eq!(
+        private["status"], "up_to_date",
+        "re-checked with the new login: {private}"
+    );
+    assert_eq!(private["problem"], Value::Null, "{private}");
+    let dialog_open = session
+        .command(
+            reqwest::Method::POST,
+            "execute/sync",
+            Some(serde_json::json!({"script": "return document.getElementById('login-dialog').open", "args": []})),
+        )
+        .await;
+    assert_eq!(dialog_open, false, "the dialog closed after the login");
+
     // A credential saved in settings lands in the keyring, and in no file of the app.
     let password = lab.var("TIDEWATCH_LAB_BASIC_PASSWORD").to_string();
     let registry = lab.basic_registry().to_string();
     session.click("#open-settings").await;
+
+    // Settings edit the file in place, and ask when another program changed it meanwhile.
+    session.wait_for_text("#config-path", "Saved to").await;
+    let config_file = home.path().join("config/tidewatch/config.toml");
+    let by_hand = format!(
+        "# edited by hand\n[[engines]]\nname = \"lab\"  # the test lab\nhost = \"{}\"\n\n[schedule]\njitter = \"7m\"\n",
+        lab.docker_host()
+    );
+    std::fs::write(&config_file, &by_hand).expect("edit the config by hand");
+    session.type_into("#sched-interval", "3h").await;
+    session.click("#settings-save").await;
+    session
+        .wait_for_text("#save-conflict", "changed by another program")
+        .await;
+    assert_eq!(
+        std::fs::read_to_string(&config_file).unwrap(),
+        by_hand,
+        "nothing was written"
+    );
+    session.click("#conflict-reload").await;
+    session.wait_for_text("#save-status", "Reloaded").await;
+    let field_value = |id: &'static str| {
+        let session = &session;
+        async move {
+            let node = session.element(id).await;
+            session
+                .command(reqwest::Method::GET, &format!("element/{node}/property/value"), None)
+                .await
+        }
+    };
+    assert_eq!(
+        field_value("#sched-jitter").await,
+        "7m",
+        "the view shows the file's value"
+    );
+    session.type_into("#sched-interval", "3h").await;
+    session.click("#settings-save").await;
+    session.wait_for_text("#save-status", "Saved.").await;
+    let saved = std::fs::read_to_string(&config_file).unwrap();
+    assert!(
+        saved.starts_with("# edited by hand\n[[engines]]\nname = \"lab\"  # the test lab\n"),
+        "the user's comments stay: {saved}"
+    );
+    assert!(
+        saved.contains("interval = \"3h\"") && saved.contains("jitter = \"7m\""),
+        "{saved}"
+    );
+
     session.type_into("#cred-registry", &registry).await;
     session
         .type_into("#cred-username", lab.var("TIDEWATCH_LAB_BASIC_USER"))
         .await;
     session.type_into("#cred-password", &password).await;
+    let before_save = session.invoke("get_state").await["report"]["checked_at"]
+        .as_str()
+        .map(str::to_string);
     session.click("#cred-save").await;
+    // The Log in… dialog saved this registry already: wait for this save's own answer, and for
+    // the check it starts by itself.
+    session.wait_for_text("#cred-status", "Saved credentials for").await;
     session.wait_for_text("[data-testid=saved-credential]", &registry).await;
+    session.settled_state(before_save.as_deref()).await;
     screenshot(&lab, "settings-light.png");
     let secret = Command::new("secret-tool")
         .args(["lookup", "service", "tidewatch", "username", &registry])
@@ -501,8 +367,8 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
     session.end().await;
     drop(driver);
 
-    let _ = tidewatch_core::login::remove_login(&registry, &home.path().join("data/tidewatch/tidewatch.db"));
-    for id in [update_id, current_id, local_id, late_id] {
+    forget_login(&lab, &registry);
+    for id in [update_id, current_id, local_id, late_id, private_id] {
         containers::remove_container(engine.docker(), &id).await;
     }
 }

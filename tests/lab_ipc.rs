@@ -122,7 +122,12 @@ fn settings_round_trip_and_invalid_settings_are_refused_with_a_message() {
     let mut config = settings["config"].clone();
     config["engines"] = json!([{"name": "lab", "host": "unix:///var/run/docker.sock"}]);
     config["schedule"]["interval"] = json!("2h");
-    let saved = invoke(&app, "save_settings", json!({"config": config})).unwrap();
+    let saved = invoke(
+        &app,
+        "save_settings",
+        json!({"config": config, "revision": settings["config_revision"]}),
+    )
+    .unwrap();
     assert_eq!(saved["config"]["schedule"]["interval"], "2h");
     let text = std::fs::read_to_string(app.home.path().join("config.toml")).expect("config written");
     assert!(text.contains("interval = \"2h\""), "{text}");
@@ -134,6 +139,82 @@ fn settings_round_trip_and_invalid_settings_are_refused_with_a_message() {
     assert!(message.contains("ftp://"), "{message}");
     let kept = std::fs::read_to_string(app.home.path().join("config.toml")).unwrap();
     assert_eq!(kept, text, "a refused save leaves the file as it was");
+}
+
+#[test]
+fn saving_settings_keeps_the_users_comments_and_refuses_a_file_changed_since_it_was_read() {
+    let app = app();
+    let path = app.home.path().join("config.toml");
+    let original = "# my engines\n[[engines]]\nname = \"lab\"   # the lab's\nhost = \"unix:///var/run/docker.sock\"\n\n[schedule]\ninterval = \"360m\" # often enough\njitter = \"10m\"\n";
+    std::fs::write(&path, original).unwrap();
+    let settings = invoke(&app, "get_settings", json!({})).unwrap();
+    let revision = settings["config_revision"].clone();
+    assert!(revision.is_string(), "{settings}");
+
+    let mut config = settings["config"].clone();
+    config["schedule"]["jitter"] = json!("5m");
+    let saved = invoke(&app, "save_settings", json!({"config": config, "revision": revision})).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        text,
+        original.replace("jitter = \"10m\"", "jitter = \"5m\""),
+        "only the changed key is edited"
+    );
+
+    // Another program edits the file: a save with the old revision writes nothing.
+    let elsewhere = text.replace("360m", "2h");
+    std::fs::write(&path, &elsewhere).unwrap();
+    let mut mine = saved["config"].clone();
+    mine["notifications"]["enabled"] = json!(false);
+    let (code, message) = error_shape(
+        invoke(
+            &app,
+            "save_settings",
+            json!({"config": mine, "revision": saved["config_revision"]}),
+        )
+        .unwrap_err_json(),
+    );
+    assert_eq!(code, "config_changed", "{message}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), elsewhere);
+
+    // Saving over it is the user's choice (no revision); still an edit in place.
+    invoke(&app, "save_settings", json!({"config": mine, "revision": null})).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with("# my engines\n[[engines]]\nname = \"lab\"   # the lab's\n"),
+        "{text}"
+    );
+    assert!(text.contains("enabled = false"), "{text}");
+}
+
+#[test]
+fn settings_list_the_mirrors_of_registries_conf() {
+    let app = app();
+    let conf = app.home.path().join("registries.conf");
+    std::fs::write(
+        &conf,
+        "[[registry]]\nprefix = \"registry.podman-ipc.example\"\nlocation = \"registry.podman-ipc.example\"\n[[registry.mirror]]\nlocation = \"cache.podman-ipc.example/hub\"\n",
+    )
+    .unwrap();
+    // Only this test's names are in the file, so other tests reading it meanwhile are unaffected.
+    std::env::set_var("CONTAINERS_REGISTRIES_CONF", &conf);
+    let settings = invoke(&app, "get_settings", json!({})).unwrap();
+    let mirrors = &settings["containers_mirrors"]["mirrors"];
+    assert_eq!(mirrors[0]["mirror"], "cache.podman-ipc.example/hub", "{settings}");
+    assert_eq!(mirrors[0]["upstream"], "registry.podman-ipc.example");
+    assert_eq!(mirrors[0]["kind"], "mirror");
+    assert_eq!(mirrors[0]["source"], conf.display().to_string());
+    let explained = invoke(
+        &app,
+        "explain",
+        json!({"reference": "registry.podman-ipc.example/team/app:1"}),
+    )
+    .unwrap();
+    assert_eq!(
+        explained["endpoints"][0]["registry"], "cache.podman-ipc.example",
+        "{explained}"
+    );
+    assert_eq!(explained["endpoints"][1]["role"], "upstream");
 }
 
 #[test]

@@ -61,7 +61,7 @@ export class Credentials {
         username: username.value.trim(),
         password: password.value,
       });
-      $("cred-status").textContent = `Saved credentials for ${username.value.trim()} at ${registry.value.trim()}. Run a check to use them.`;
+      $("cred-status").textContent = `Saved credentials for ${username.value.trim()} at ${registry.value.trim()}. Checking again with them…`;
       // The secret must not linger in the DOM once it is in the keyring.
       password.value = "";
       registry.value = "";

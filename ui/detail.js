@@ -20,7 +20,7 @@ function text(value, mono = false) {
 
 export class DetailPanel {
   /**
-   * @param {{openReleaseNotes: (url: string) => Promise<void>, openSettings: (section: string, prefill?: object) => void}} actions
+   * @param {{openReleaseNotes: (url: string) => Promise<void>, logIn: (registry: string) => void}} actions
    */
   constructor(actions) {
     this.actions = actions;
@@ -41,9 +41,7 @@ export class DetailPanel {
       const button = e.target.closest("button[data-action]");
       if (!button) return;
       if (button.dataset.action === "release-notes") this.releaseNotes(button);
-      if (button.dataset.action === "credentials") {
-        this.actions.openSettings("set-credentials", { registry: button.dataset.registry });
-      }
+      if (button.dataset.action === "login") this.actions.logIn(button.dataset.registry);
     });
   }
 
@@ -92,19 +90,17 @@ export class DetailPanel {
       parts.push(el("div", { className: "update-box" }, el("span", { className: `kind k-${c.update.kind}` }, `${label} update`), target));
     }
 
-    if (c.error) {
-      const box = el("div", { className: "alert error" }, el("strong", {}, "Check failed: "), c.error.message);
-      if (c.error.code === "auth_refused") {
-        const registry = c.registry ?? "";
-        box.append(
-          el("p", {}, "Add credentials for this registry in Settings → Registries, then check again."),
-          el("button", { type: "button", className: "button", dataset: { action: "credentials", registry } }, "Add credentials…"),
-        );
+    // The backend words a failed check for the window (never "run tidewatch …") and says what
+    // it offers; `detail` is the explanation without the part the problem already says.
+    if (c.problem) {
+      const box = el("div", { className: "alert error", dataset: { testid: "problem" } }, el("strong", {}, "Check failed: "), c.problem.message);
+      if (c.problem.action?.kind === "login") {
+        box.append(el("p", {}, el("button", { type: "button", className: "button", dataset: { action: "login", registry: c.problem.action.registry } }, "Log in…")));
       }
       parts.push(box);
     }
 
-    if (c.explanation) parts.push(el("p", { className: "explanation" }, c.explanation));
+    if (c.detail) parts.push(el("p", { className: "explanation" }, c.detail));
 
     if (c.release_notes) {
       parts.push(el("button", { type: "button", className: "button", dataset: { action: "release-notes", url: c.release_notes } }, "Release notes ↗"));

@@ -34,9 +34,9 @@ export class Header {
     this.progress.hidden = !checking;
     if (checking) {
       if (p && p.total > 0) {
-        this.progressText.textContent = `Checking… ${p.done} of ${p.total}`;
+        this.progressText.textContent = `Checking… ${p.checked} of ${p.total}`;
         this.progressBar.max = p.total;
-        this.progressBar.value = p.done;
+        this.progressBar.value = p.checked;
       } else {
         this.progressText.textContent = "Checking…";
         this.progressBar.removeAttribute("value"); // indeterminate until the total is known

@@ -51,8 +51,8 @@ function buildRow(c) {
   const title = containerTitle(c);
   const nameCell = el("td", { className: "name" }, el("span", { className: "primary" }, title));
   if (c.name && c.name !== title) nameCell.append(el("span", { className: "sub" }, c.name));
-  if (c.status === "unknown" && c.error) {
-    nameCell.append(el("span", { className: "sub error-text" }, c.error.message));
+  if (c.status === "unknown" && c.problem) {
+    nameCell.append(el("span", { className: "sub error-text" }, c.problem.message));
   }
   return el(
     "tr",

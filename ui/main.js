@@ -7,6 +7,7 @@ import { ContainerList } from "./list.js";
 import { DetailPanel } from "./detail.js";
 import { banners, emptyState, noMatches } from "./notices.js";
 import { Settings } from "./settings.js";
+import { LoginDialog } from "./login.js";
 
 let state = null;
 let bannerKey = null;
@@ -17,12 +18,20 @@ const actions = {
   setPaused: (paused) => run(call("set_paused", { paused })),
   openSettings: (section, prefill) => showSettings(section, prefill),
   openReleaseNotes: (url) => call("open_release_notes", { url }),
+  logIn: (registry) => login.open(registry),
 };
 
 const header = new Header(actions);
 const list = new ContainerList($("containers"), openDetail);
 const detail = new DetailPanel(actions);
 const settings = new Settings();
+// After a login the backend checks again by itself; the banner says so until that check is done.
+const login = new LoginDialog((saved, registry) => {
+  settings.apply(saved);
+  loggedIn = registry;
+  render(state);
+});
+let loggedIn = null;
 
 const search = $("search");
 const filters = { status: $("filter-status"), engine: $("filter-engine"), kind: $("filter-kind") };
@@ -51,10 +60,12 @@ function render(next) {
   // Progress ticks arrive many times a second: rebuild banners only when what they say changes,
   // so a focused banner button is not replaced under the keyboard and alerts are not re-announced.
   const rebuilt = list.setReport(state.report);
-  const key = `${state.phase}|${JSON.stringify(state.error)}|${list.signature}`;
+  // A check after the login has finished: its result speaks for itself.
+  if (loggedIn && state.phase !== "checking" && rebuilt) loggedIn = null;
+  const key = `${state.phase}|${JSON.stringify(state.error)}|${list.signature}|${loggedIn}`;
   if (key !== bannerKey || rebuilt) {
     bannerKey = key;
-    $("banners").replaceChildren(...banners(state, actions));
+    $("banners").replaceChildren(...banners(state, actions, loggedIn));
   }
   if (rebuilt) {
     fillEngineFilter(state.report);

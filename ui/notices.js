@@ -4,12 +4,17 @@ import { plural } from "./format.js";
 
 /**
  * @param {object} state AppState
- * @param {{checkNow, setPaused, openSettings}} actions
+ * @param {{checkNow, setPaused, openSettings, logIn}} actions
+ * @param {string|null} loggedIn a registry just logged in to, while the check it started runs
  * @returns {HTMLElement[]} banners to show above the list
  */
-export function banners(state, actions) {
+export function banners(state, actions, loggedIn = null) {
   const out = [];
   const report = state.report;
+
+  if (loggedIn) {
+    out.push(banner("info", `Logged in to ${loggedIn}.`, "Checking your containers again with the new login…"));
+  }
 
   if (state.phase === "offline") {
     out.push(banner("warn", "You are offline.", "Checks resume by themselves when the network is back."));
@@ -21,9 +26,7 @@ export function banners(state, actions) {
   }
   if (state.error) {
     const buttons = [];
-    if (state.error.code === "auth_refused") {
-      buttons.push(button("Add credentials in Settings → Registries", () => actions.openSettings("set-credentials")));
-    } else if (state.error.code?.startsWith("config")) {
+    if (state.error.code?.startsWith("config")) {
       buttons.push(button("Open Settings", () => actions.openSettings("settings-title")));
     }
     out.push(banner("error", "The last check failed.", state.error.message, { buttons }));
@@ -39,14 +42,21 @@ export function banners(state, actions) {
     }));
   }
 
-  const refused = report.containers.filter((c) => c.error?.code === "auth_refused");
-  if (refused.length) {
-    const registries = [...new Set(refused.map((c) => c.registry).filter(Boolean))];
+  // Checks that failed for want of a login: one banner per registry, with the action right there.
+  const needLogin = new Map();
+  for (const c of report.containers) {
+    const action = c.problem?.action;
+    if (action?.kind !== "login") continue;
+    if (!needLogin.has(action.registry)) needLogin.set(action.registry, []);
+    needLogin.get(action.registry).push(c);
+  }
+  for (const [registry, containers] of needLogin) {
+    if (registry === loggedIn) continue;
     out.push(banner(
       "error",
-      `${registries.length === 1 ? `Registry ${registries[0]}` : `${registries.length} registries`} refused the credentials.`,
-      `${plural(refused.length, "container")} could not be checked. ${refused[0].error.message}`,
-      { buttons: [button("Add credentials in Settings → Registries", () => actions.openSettings("set-credentials", { registry: registries[0] }))] },
+      `Registry ${registry} needs a login.`,
+      `${plural(containers.length, "container")} could not be checked: ${containers[0].problem.message}.`,
+      { buttons: [button("Log in…", () => actions.logIn(registry), "", { testid: "banner-login" })] },
     ));
   }
   return out;
@@ -114,8 +124,8 @@ function empty(title, text, ...extra) {
   return el("div", { className: "empty-inner" }, el("h3", {}, title), el("p", {}, text), ...extra);
 }
 
-function button(label, onClick, variant = "") {
-  const b = el("button", { type: "button", className: `button ${variant}`.trim() }, label);
+function button(label, onClick, variant = "", dataset = undefined) {
+  const b = el("button", { type: "button", className: `button ${variant}`.trim(), dataset }, label);
   b.addEventListener("click", onClick);
   return b;
 }

@@ -56,6 +56,9 @@ export class Settings {
 
     this.credentials = new Credentials((settings) => this.apply(settings));
 
+    $("conflict-reload").addEventListener("click", () => this.reloadAfterConflict());
+    $("conflict-overwrite").addEventListener("click", () => this.save({ overwrite: true }));
+
     $("autostart").addEventListener("change", (e) => this.toggle("set_autostart", e.target));
     $("start-hidden").addEventListener("change", (e) => this.toggle("set_start_hidden", e.target));
   }
@@ -90,6 +93,7 @@ export class Settings {
       setAlert($("settings-load-error"), `The config file has an error and was not loaded: ${settings.config_error.message}. Saving here replaces it.`);
     }
     if (config) this.renderConfig(settings.config ?? {});
+    this.renderContainersMirrors(settings.containers_mirrors ?? { mirrors: [], problems: [] });
     this.credentials.render(settings.credentials ?? []);
     $("autostart").checked = !!settings.autostart;
     $("start-hidden").checked = !!settings.start_hidden;
@@ -111,6 +115,21 @@ export class Settings {
     this.dirty = false;
     $("save-status").textContent = "";
     setAlert($("save-error"), "");
+    $("save-conflict").hidden = true;
+  }
+
+  /** Podman's registries.conf mirrors: read-only here, with the file they come from. */
+  renderContainersMirrors({ mirrors, problems }) {
+    const items = [
+      ...mirrors.map((m) =>
+        el("li", { dataset: { testid: "containers-mirror" } },
+          el("span", { className: "mono" }, m.mirror), " → ", el("span", { className: "mono" }, m.upstream),
+          el("span", { className: "muted" }, ` (${m.kind === "location" ? "pulled from" : "mirror, asked first"}; ${m.source})`)),
+      ),
+      ...problems.map((p) => el("li", { className: "muted" }, p)),
+    ];
+    $("containers-mirrors-list").replaceChildren(...items);
+    $("containers-mirrors").hidden = items.length === 0;
   }
 
   syncKinds() {
@@ -214,7 +233,11 @@ export class Settings {
     return { first, message: durationErrors.length ? `${durationErrors.join("; ")}: use forms like 6h, 90m or 1h 30m.` : null };
   }
 
-  async save() {
+  /**
+   * Saves the form. The backend edits the file in place and refuses when another program changed
+   * it since this view read it; then the user chooses: reload it, or save these edits over it.
+   */
+  async save({ overwrite = false } = {}) {
     const { first, message } = this.validate();
     if (first) {
       setAlert($("save-error"), message ?? "Some fields need attention (marked in red).");
@@ -223,19 +246,33 @@ export class Settings {
     }
     const button = $("settings-save");
     button.disabled = true;
+    $("save-conflict").hidden = true;
     $("save-status").textContent = "Saving…";
     try {
-      this.apply(await call("save_settings", { config: this.collect() }), { config: true });
+      const revision = overwrite ? null : this.settings?.config_revision ?? null;
+      this.apply(await call("save_settings", { config: this.collect(), revision }), { config: true });
       $("save-status").textContent = "Saved.";
     } catch (error) {
       // Keep what the user typed; the message names the line or key at fault.
       $("save-status").textContent = "Not saved.";
+      if (error.code === "config_changed") {
+        $("save-conflict-text").textContent = `${error.message}.`;
+        $("save-conflict").hidden = false;
+        $("conflict-reload").focus();
+        return;
+      }
       const prefix = error.code === "config_invalid" || error.code === "config_parse" ? "The settings were not saved: " : "";
       setAlert($("save-error"), `${prefix}${error.message}`);
       this.markFieldFromMessage(error.message);
     } finally {
       button.disabled = false;
     }
+  }
+
+  async reloadAfterConflict() {
+    $("save-conflict").hidden = true;
+    await this.load();
+    $("save-status").textContent = "Reloaded from the file; your unsaved edits were dropped.";
   }
 
   /**

@@ -4,12 +4,13 @@ use serde::Serialize;
 use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_autostart::ManagerExt as _;
 use tauri_plugin_opener::OpenerExt as _;
-use tidewatch_core::config::{Config, ConfigStore, EngineConfig};
+use tidewatch_core::config::{Config, ConfigStore, EngineConfig, Revision};
 use tidewatch_core::credentials::Secret;
 use tidewatch_core::engine::EngineInfo;
 use tidewatch_core::error::{Coded, ErrorInfo};
 use tidewatch_core::explain::Explanation;
 use tidewatch_core::monitor::{MonitorPaths, MonitorState};
+use tidewatch_core::registries_conf::ContainersMirrors;
 use tidewatch_core::store::SavedLogin;
 use tidewatch_core::{engine, explain, login};
 
@@ -85,6 +86,10 @@ pub fn set_paused(context: State<'_, AppContext>, paused: bool) -> MonitorState 
 #[derive(Debug, Serialize)]
 pub struct Settings {
     pub config: Config,
+    /// The version of the file `config` was read from; saving names it (docs/config.md#reading-and-writing).
+    pub config_revision: Revision,
+    /// Mirror rules of the containers `registries.conf`, shown read-only.
+    pub containers_mirrors: ContainersMirrors,
     pub credentials: Vec<SavedLogin>,
     pub config_path: String,
     pub config_error: Option<ErrorInfo>,
@@ -97,6 +102,8 @@ fn settings<R: Runtime>(app: &AppHandle<R>, paths: &MonitorPaths) -> CommandResu
     let loaded = ConfigStore::new(paths.config.clone()).load();
     Ok(Settings {
         config: loaded.config,
+        config_revision: loaded.revision,
+        containers_mirrors: ContainersMirrors::load(),
         credentials: login::saved_logins(&paths.database)?,
         config_path: paths.config.display().to_string(),
         config_error: loaded.error.map(ErrorInfo::from),
@@ -111,17 +118,18 @@ pub async fn get_settings<R: Runtime>(app: AppHandle<R>, context: State<'_, AppC
     off_main_thread(move || settings(&app, &paths)).await
 }
 
+/// Saves `config` over the file read at `revision`; without a revision (the user chose to replace
+/// another program's change), over whatever the file holds now.
 #[tauri::command]
 pub async fn save_settings<R: Runtime>(
     app: AppHandle<R>,
     context: State<'_, AppContext>,
     config: Config,
+    revision: Option<Revision>,
 ) -> CommandResult<Settings> {
     let (paths, monitor) = (context.paths.clone(), context.monitor.clone());
     off_main_thread(move || {
-        let mut store = ConfigStore::new(paths.config.clone());
-        store.load();
-        store.save(&config)?;
+        ConfigStore::new(paths.config.clone()).save(&config, revision.as_ref())?;
         monitor.config_changed();
         settings(&app, &paths)
     })
@@ -153,7 +161,7 @@ pub async fn save_credential<R: Runtime>(
         &paths.database,
     )
     .await?;
-    context.monitor.config_changed(); // drop cached tokens: the next check uses the new login
+    context.monitor.credentials_changed(); // drop cached tokens and re-check with the new login
     off_main_thread(move || settings(&app, &paths)).await
 }
 
@@ -166,7 +174,7 @@ pub async fn delete_credential<R: Runtime>(
     let (paths, monitor) = (context.paths.clone(), context.monitor.clone());
     off_main_thread(move || {
         login::remove_login(&registry, &paths.database)?;
-        monitor.config_changed();
+        monitor.credentials_changed();
         settings(&app, &paths)
     })
     .await

@@ -81,10 +81,10 @@ pub fn run() {
             app.manage(AppContext::new(paths.clone(), monitor.clone()));
             tray::create(&handle, &monitor)?;
             tauri::async_runtime::spawn(monitor.run());
-            if start_hidden && context::start_hidden(&paths) {
-                if let Some(window) = app.get_webview_window("main") {
-                    let _ = window.hide();
-                }
+            // The window is created invisible (tauri.conf.json): shown now unless this is a
+            // launch at login that should stay in the tray, so it never flashes up first.
+            if !(start_hidden && context::start_hidden(&paths)) {
+                tray::show_main_window(&handle);
             }
             Ok(())
         })

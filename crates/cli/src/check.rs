@@ -1,10 +1,8 @@
 //! `tidewatch check`: gathers engines and images, runs the core's checker, records and prints the report.
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -13,14 +11,29 @@ use tidewatch_core::engine::engines_to_watch;
 use tidewatch_core::platform::Platform;
 use tidewatch_core::store::Store;
 
-use crate::{load_config, output, CliError};
+use crate::exit::{EXIT_CHECKS_FAILED, EXIT_UPDATES};
+use crate::terminal::Terminal;
+use crate::{load_config, output, print_json, CliError};
 
-/// A check shows a progress bar only once it has run this long (and only on a terminal).
+/// A check shows its progress only once it has run this long, so quick ones do not flicker.
 const PROGRESS_AFTER: Duration = Duration::from_millis(700);
+
+/// How often the spinner and the elapsed time move, whether or not a result came in.
+const TICK: Duration = Duration::from_millis(100);
+
+pub const EXAMPLES: &str = "\
+Examples:
+  tidewatch check                                     the configured engines, else the local one
+  tidewatch check -v                                  each result with the line saying how it was reached
+  tidewatch check --engine ssh://me@build-box         another engine, over SSH
+  tidewatch check --image nginx:1.25.3 --image ghcr.io/o/app:2 --platform linux/arm64
+  tidewatch check --images-from images.txt --json     one reference per line; the JSON document on stdout
+  tidewatch check --exit-code                         0 up to date, 1 an update, 3 some checks failed, 2 fatal
+";
 
 #[derive(Args)]
 pub struct CheckArgs {
-    /// Engine to check (unix://, tcp://, ssh://); repeatable. Default: the configured engines, else the local one
+    /// Engine to check (unix://, tcp://, https://, ssh://); repeatable. Default: the configured engines, else the local one
     #[arg(long = "engine", value_name = "URL")]
     engines: Vec<String>,
     /// Image reference to check without any engine; repeatable
@@ -29,54 +42,56 @@ pub struct CheckArgs {
     /// File with one image reference per line (# comments allowed; - for standard input)
     #[arg(long, value_name = "FILE")]
     images_from: Option<PathBuf>,
-    /// Print one JSON document (docs/cli.md) instead of a table
-    #[arg(long)]
-    json: bool,
-    /// Exit with status 1 when any update is available
-    #[arg(long)]
-    exit_code: bool,
     /// Platform for --image checks (default: this machine's), e.g. linux/arm64 or linux/arm/v7
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<Platform>,
+    /// Print one JSON document (docs/cli.md) instead of a table
+    #[arg(long)]
+    json: bool,
+    /// Exit with 1 when an update is available, 3 when some checks failed (see the exit status in --help)
+    #[arg(long)]
+    exit_code: bool,
+    /// Print under each result the line saying how its verdict was reached
+    #[arg(long, short = 'v')]
+    verbose: bool,
 }
 
-pub async fn run(config_file: Option<&Path>, args: CheckArgs) -> Result<ExitCode, CliError> {
+pub async fn run(config_file: Option<&Path>, args: CheckArgs, terminal: Terminal) -> Result<ExitCode, CliError> {
     let config = load_config(config_file)?;
     let mut images = args.images.clone();
     if let Some(file) = &args.images_from {
         images.extend(read_images(file).map_err(CliError::fatal)?);
     }
     let checker = Checker::from_config(&config)?;
-
     // With only images given, no engine is needed (docs/cli.md).
-    let engines = if images.is_empty() || !args.engines.is_empty() {
+    let ask_engines = images.is_empty() || !args.engines.is_empty();
+    let platform = args.platform.clone().unwrap_or_else(Platform::host);
+    let images = images
+        .into_iter()
+        .map(|reference| ImageTarget {
+            reference,
+            platform: platform.clone(),
+        })
+        .collect();
+
+    let progress = CheckProgress::start(terminal.progress);
+    let engines = if ask_engines {
         // An update an earlier run left unfinished is settled before the engines are listed.
         crate::update::recover().await;
+        progress.connecting();
         inventory(&engines_to_watch(&config, &args.engines)).await
     } else {
         Vec::new()
     };
-    let platform = args.platform.clone().unwrap_or_else(Platform::host);
-    let request = CheckRequest {
-        engines,
-        images: images
-            .into_iter()
-            .map(|reference| ImageTarget {
-                reference,
-                platform: platform.clone(),
-            })
-            .collect(),
-    };
-
-    let report = run_with_progress(&checker, request).await;
+    let request = CheckRequest { engines, images };
+    let report = checker.check(request, &|p| progress.checked(p)).await;
+    progress.finish();
     record(&report);
 
     if args.json {
-        let json = serde_json::to_string_pretty(&report)
-            .map_err(|error| CliError::fatal(format!("cannot write the report as JSON: {error}")))?;
-        println!("{json}");
+        print_json(&report)?;
     } else {
-        output::print_report(&report, output::Style::detect());
+        output::print_report(&report, terminal, args.verbose);
     }
     for engine in &report.engines {
         if let Some(error) = &engine.error {
@@ -86,37 +101,76 @@ pub async fn run(config_file: Option<&Path>, args: CheckArgs) -> Result<ExitCode
             );
         }
     }
+    exit_status(&report, args.exit_code)
+}
 
+/// docs/cli.md#exit-status: no engine reachable is fatal; with `--exit-code`, a failed check (3)
+/// wins over an update (1), since the check that failed may hide one.
+fn exit_status(report: &CheckReport, exit_code: bool) -> Result<ExitCode, CliError> {
     if report.no_engine_reachable() {
         return Err(CliError::fatal("no engine answered; see the messages above"));
     }
-    if args.exit_code && report.has_updates() {
-        return Ok(ExitCode::from(1));
+    if exit_code && report.has_errors() {
+        return Ok(ExitCode::from(EXIT_CHECKS_FAILED));
+    }
+    if exit_code && report.has_updates() {
+        return Ok(ExitCode::from(EXIT_UPDATES));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs the check, drawing a progress bar on stderr when it is a terminal and the check is slow.
-async fn run_with_progress(checker: &Checker, request: CheckRequest) -> CheckReport {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} checked {pos}/{len} containers {wide_bar} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let interactive = std::io::stderr().is_terminal();
-    let shown = AtomicBool::new(false);
-    let started = Instant::now();
-    let progress = |p: Progress| {
-        bar.set_length(p.total as u64);
-        bar.set_position(p.checked as u64);
-        if interactive && !shown.load(Ordering::Relaxed) && started.elapsed() >= PROGRESS_AFTER {
-            shown.store(true, Ordering::Relaxed);
-            bar.set_draw_target(ProgressDrawTarget::stderr());
+/// The progress display on standard error: a spinner and the elapsed time that tick steadily from
+/// the start (connecting to engines included), then the count of containers checked. Drawn only
+/// on a terminal, and only once the check has taken longer than [`PROGRESS_AFTER`].
+struct CheckProgress {
+    bar: ProgressBar,
+    reveal: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl CheckProgress {
+    fn start(enabled: bool) -> CheckProgress {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        bar.set_style(spinner_style("{spinner} {msg} {elapsed}"));
+        bar.set_message("starting");
+        bar.enable_steady_tick(TICK);
+        let reveal = enabled.then(|| {
+            let bar = bar.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(PROGRESS_AFTER).await;
+                if !bar.is_finished() {
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                }
+            })
+        });
+        CheckProgress { bar, reveal }
+    }
+
+    fn connecting(&self) {
+        self.bar.set_message("connecting to the engines and listing containers");
+    }
+
+    fn checked(&self, progress: Progress) {
+        if self.bar.length() != Some(progress.total as u64) {
+            self.bar.set_style(spinner_style(
+                "{spinner} checked {pos}/{len} containers {wide_bar} {elapsed}",
+            ));
+            self.bar.set_length(progress.total as u64);
         }
-    };
-    let report = checker.check(request, &progress).await;
-    bar.finish_and_clear();
-    report
+        self.bar.set_position(progress.checked as u64);
+    }
+
+    fn finish(self) {
+        if let Some(reveal) = self.reveal {
+            reveal.abort();
+        }
+        self.bar.finish_and_clear();
+    }
+}
+
+fn spinner_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+        .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ")
 }
 
 /// Records the check in the store; a store problem is a warning, the check itself succeeded.

@@ -4,22 +4,44 @@
 //! arguments, calls the core, prints, and maps the error to an exit status.
 
 mod check;
+mod exit;
+mod inspect;
+mod login;
 mod output;
+mod terminal;
 mod update;
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
+use clap_complete::Shell;
 use tidewatch_core::config::{config_path, Config};
-use tidewatch_core::credentials::Secret;
-use tidewatch_core::engine::engines_to_watch;
-use tidewatch_core::error::Coded;
-use tidewatch_core::explain::explain;
-use tidewatch_core::login::{self, LoginError};
-use tidewatch_core::registry::RegistryError;
-use tidewatch_core::store::database_path;
+
+pub use exit::{CliError, EXIT_FATAL};
+use terminal::{ColorChoice, Environment, Terminal};
+
+const EXAMPLES: &str = "\
+Examples:
+  tidewatch check                               every container of the configured engines (default: the local one)
+  tidewatch check -v                            with the line saying how each verdict was reached
+  tidewatch check --image nginx:1.25.3 --json   one image, no engine needed, as the JSON document
+  tidewatch check --exit-code                   for scripts: see the exit status below
+  tidewatch login ghcr.io -u me                 asks for the password, checks it, keeps it in the OS keyring
+  tidewatch explain harbor.corp/dockerhub/nginx  which registries a check asks, and why
+  tidewatch completion bash > ~/.local/share/bash-completion/completions/tidewatch
+";
+
+const EXIT_STATUS: &str = "\
+Exit status:
+  0  the command did its job (for check: whatever the verdicts, unless --exit-code)
+  1  check --exit-code: an update is available; login: the registry refused the credentials;
+     update/rollback: some container was not updated (refused, failed, rolled back, declined)
+  2  fatal: bad arguments, a configuration that cannot be read, no engine reachable, …
+  3  check --exit-code: some checks failed (an unknown result, or an engine that did not answer);
+     this wins over 1, since a failed check may hide an update; update/rollback: an update
+     could neither finish nor be undone
+";
 
 #[derive(Parser)]
 #[command(
@@ -28,12 +50,16 @@ use tidewatch_core::store::database_path;
     about = "Knows when the images your containers run have newer versions",
     long_about = "Tidewatch checks the containers on your Docker engines against their registries \
                   (mirror-aware, with OS-keyring credentials), reports which images have newer versions, \
-                  and applies updates safely."
+                  and applies updates safely.",
+    after_help = format!("{EXAMPLES}\n{EXIT_STATUS}\nDocumentation: docs/cli.md, or `man tidewatch` where the package is installed."),
 )]
 struct Cli {
     /// Configuration file (default: $TIDEWATCH_CONFIG, else the platform's config dir tidewatch/config.toml)
     #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
+    /// When to colour the output
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t, global = true)]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,62 +67,45 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check containers (or given images) for newer versions
+    #[command(after_help = check::EXAMPLES)]
     Check(check::CheckArgs),
     /// Verify credentials for a registry and store them in the OS keyring
-    Login {
-        /// Registry host as image references name it (ghcr.io, registry.corp:5000, docker.io)
-        registry: String,
-        #[arg(long, short = 'u')]
-        username: String,
-        /// Read the password (or token) from standard input; it is never taken as an argument
-        #[arg(long)]
-        password_stdin: bool,
-    },
+    #[command(after_help = login::LOGIN_EXAMPLES)]
+    Login(login::LoginArgs),
     /// Remove a registry's credentials from the OS keyring
-    Logout { registry: String },
-    /// List the configured engines and whether they answer
-    Engines {
-        /// Engine address to try (unix://, tcp://, ssh://); default: the configured engines, else the local one
-        #[arg(long = "engine", value_name = "URL")]
-        engines: Vec<String>,
-    },
+    #[command(after_help = login::LOGOUT_EXAMPLES)]
+    Logout(login::LogoutArgs),
+    /// List the engines a check would use and whether they answer
+    #[command(after_help = inspect::ENGINES_EXAMPLES)]
+    Engines(inspect::EnginesArgs),
     /// Show how an image reference is normalized and which registries a check asks
-    Explain { image: String },
+    #[command(after_help = inspect::EXPLAIN_EXAMPLES)]
+    Explain(inspect::ExplainArgs),
     /// Apply updates: pull, recreate with the same configuration, health-gate, roll back on failure
+    #[command(after_help = update::UPDATE_EXAMPLES)]
     Update(update::UpdateArgs),
     /// Roll back a container's last update
+    #[command(after_help = update::ROLLBACK_EXAMPLES)]
     Rollback(update::RollbackArgs),
+    /// Print a shell completion script
+    #[command(after_help = COMPLETION_EXAMPLES)]
+    Completion {
+        /// The shell to complete in
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the manual page (roff), as the package installs it
+    #[command(hide = true)]
+    Man,
 }
 
-/// Exit status for a fatal error (docs/cli.md#exit-status).
-pub const EXIT_FATAL: u8 = 2;
-
-/// Why a command failed: the message for stderr and the exit status.
-#[derive(Debug)]
-pub struct CliError {
-    message: String,
-    status: u8,
-}
-
-impl CliError {
-    /// A fatal error (exit status 2).
-    pub fn fatal(message: impl std::fmt::Display) -> CliError {
-        CliError::with_status(EXIT_FATAL, message)
-    }
-
-    pub fn with_status(status: u8, message: impl std::fmt::Display) -> CliError {
-        CliError {
-            message: message.to_string(),
-            status,
-        }
-    }
-}
-
-impl<E: Coded> From<E> for CliError {
-    fn from(error: E) -> CliError {
-        CliError::fatal(error)
-    }
-}
+const COMPLETION_EXAMPLES: &str = "\
+Examples:
+  tidewatch completion bash > ~/.local/share/bash-completion/completions/tidewatch
+  tidewatch completion zsh > \"${fpath[1]}/_tidewatch\"
+  tidewatch completion fish > ~/.config/fish/completions/tidewatch.fish
+  tidewatch completion powershell >> $PROFILE
+";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -109,24 +118,26 @@ async fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    let terminal = Terminal::new(cli.color, &Environment::read());
     let config_file = cli.config.as_deref();
     let result = match cli.command {
-        Command::Check(args) => check::run(config_file, args).await,
-        Command::Login {
-            registry,
-            username,
-            password_stdin,
-        } => login(config_file, &registry, &username, password_stdin).await,
-        Command::Logout { registry } => logout(&registry),
-        Command::Engines { engines } => list_engines(config_file, &engines).await,
-        Command::Explain { image } => explain_image(config_file, &image),
+        Command::Check(args) => check::run(config_file, args, terminal).await,
+        Command::Login(args) => login::login(config_file, args).await,
+        Command::Logout(args) => login::logout(args),
+        Command::Engines(args) => inspect::engines(config_file, args, terminal).await,
+        Command::Explain(args) => inspect::explain(config_file, args, terminal),
         Command::Update(args) => update::update(config_file, args).await,
         Command::Rollback(args) => update::rollback(config_file, args).await,
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "tidewatch", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|error| CliError::fatal(format!("cannot write the manual page: {error}"))),
     };
-    result.unwrap_or_else(|error| {
-        eprintln!("tidewatch: {}", error.message);
-        ExitCode::from(error.status)
-    })
+    result.unwrap_or_else(|error| error.report())
 }
 
 /// Loads the configuration strictly: an unreadable file is fatal for every command.
@@ -134,91 +145,33 @@ pub fn load_config(explicit: Option<&Path>) -> Result<Config, CliError> {
     Ok(Config::load(&config_path(explicit)?)?)
 }
 
-async fn list_engines(config_file: Option<&Path>, urls: &[String]) -> Result<ExitCode, CliError> {
-    let config = load_config(config_file)?;
-    let mut reachable = 0;
-    for target in engines_to_watch(&config, urls) {
-        match target.test().await {
-            Ok(info) => {
-                reachable += 1;
-                println!("{}\t{}\tok (API {})", info.name, info.endpoint, info.api_version);
+/// Prints `value` as the one pretty-printed JSON document on standard output (docs/cli.md).
+pub fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    let json = serde_json::to_string_pretty(value)
+        .map_err(|error| CliError::fatal(format!("cannot write the JSON document: {error}")))?;
+    println!("{json}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_subcommand_and_flag_has_help_and_every_subcommand_examples() {
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        for arg in cli.get_arguments() {
+            assert!(arg.get_help().is_some(), "--{} has no help", arg.get_id());
+        }
+        for command in cli.get_subcommands().filter(|c| !c.is_hide_set()) {
+            let name = command.get_name();
+            assert!(command.get_about().is_some(), "{name} has no help");
+            let examples = command.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(examples.contains("Examples:"), "{name} --help shows no examples");
+            for arg in command.get_arguments().filter(|a| !a.is_global_set()) {
+                assert!(arg.get_help().is_some(), "{name} {} has no help", arg.get_id());
             }
-            Err(error) => println!("{}\t{}\tunreachable: {error}", target.name(), target.display_host()),
         }
     }
-    Ok(if reachable == 0 {
-        ExitCode::from(EXIT_FATAL)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-async fn login(
-    config_file: Option<&Path>,
-    registry: &str,
-    username: &str,
-    password_stdin: bool,
-) -> Result<ExitCode, CliError> {
-    if !password_stdin {
-        return Err(CliError::fatal(format!(
-            "give the password on standard input: `echo \"$PASSWORD\" | tidewatch login {registry} --username \
-             {username} --password-stdin` (a password argument would end up in the shell history)"
-        )));
-    }
-    let config = load_config(config_file)?;
-    let mut password = String::new();
-    std::io::stdin()
-        .read_to_string(&mut password)
-        .map_err(|error| CliError::fatal(format!("cannot read the password from standard input: {error}")))?;
-    // `echo` adds a newline; passwords never end with one.
-    let password = Secret::new(password.trim_end_matches(['\n', '\r']));
-    if password.expose().is_empty() {
-        return Err(CliError::fatal("the password on standard input is empty"));
-    }
-    let database = database_path()?;
-    // Verified against the registry before anything is stored; the store keeps the user name so
-    // the app's settings list this login too.
-    match login::save_login(
-        registry,
-        config.registry_settings(registry),
-        username,
-        password,
-        &database,
-    )
-    .await
-    {
-        Ok(()) => {
-            println!("Login succeeded: {username} at {registry}, stored in the OS keyring");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(error @ LoginError::Registry(RegistryError::AuthRefused { .. })) => {
-            Err(CliError::with_status(1, format!("{error}; nothing was stored")))
-        }
-        Err(error @ LoginError::Registry(_)) => Err(CliError::fatal(format!("{error}; nothing was stored"))),
-        Err(error) => Err(error.into()),
-    }
-}
-
-fn logout(registry: &str) -> Result<ExitCode, CliError> {
-    if login::remove_login(registry, &database_path()?)? {
-        println!("Removed the credentials for {registry} from the OS keyring");
-    } else {
-        println!("No credentials for {registry} were stored by tidewatch");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn explain_image(config_file: Option<&Path>, image: &str) -> Result<ExitCode, CliError> {
-    let explained = explain(&config_path(config_file)?, image)?;
-    println!("{}", explained.image);
-    println!("normalization:");
-    for step in &explained.normalization {
-        println!("  - {step}");
-    }
-    println!("mirror resolution:");
-    for step in &explained.resolution {
-        println!("  - {step}");
-    }
-    println!("platform for --image checks: {}", explained.platform);
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,35 +1,9 @@
-//! Human output of a check: a table with colors on a terminal, plain text when piped.
-
-use std::io::IsTerminal as _;
+//! Human output of a check: a table (coloured as the terminal policy says) and a summary line.
 
 use tidewatch_core::checker::CheckReport;
 use tidewatch_core::checker::{short_digest as short, ContainerResult, Status};
 
-/// Whether to color the output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
-    Color,
-    Plain,
-}
-
-impl Style {
-    /// Colors on a terminal unless `NO_COLOR` is set (no-color.org).
-    pub fn detect() -> Style {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        if std::io::stdout().is_terminal() && !no_color {
-            Style::Color
-        } else {
-            Style::Plain
-        }
-    }
-
-    fn paint(self, code: &str, text: &str) -> String {
-        match self {
-            Style::Color => format!("\x1b[{code}m{text}\x1b[0m"),
-            Style::Plain => text.to_string(),
-        }
-    }
-}
+use crate::terminal::Terminal;
 
 fn status_label(status: Status) -> (&'static str, &'static str) {
     match status {
@@ -56,8 +30,8 @@ fn details(result: &ContainerResult) -> String {
     String::new()
 }
 
-/// Prints the table, then the summary line.
-pub fn print_report(report: &CheckReport, style: Style) {
+/// Prints the table (with `verbose`, each result's explanation under it), then the summary line.
+pub fn print_report(report: &CheckReport, style: Terminal, verbose: bool) {
     let headers = ["CONTAINER", "IMAGE", "STATUS", "UPDATE / REASON"];
     let rows: Vec<[String; 4]> = report
         .containers
@@ -103,6 +77,9 @@ pub fn print_report(report: &CheckReport, style: Style) {
                 })
                 .collect();
             println!("{}", cells.join("  ").trim_end());
+            if verbose && !result.explanation.is_empty() {
+                println!("{}", style.paint("2", &format!("  ↳ {}", result.explanation)));
+            }
         }
     }
     let s = &report.summary;

@@ -18,12 +18,22 @@ use tidewatch_core::update::{
     UpdateReport, Updater,
 };
 
+use crate::exit::{EXIT_INTERRUPTED, EXIT_NOT_ALL};
 use crate::{load_config, CliError};
 
-/// Exit status when some container was not updated (refused, failed, rolled back, or the user said no).
-const EXIT_NOT_ALL: u8 = 1;
-/// Exit status when an update could neither finish nor be undone (docs/cli.md#exit-status).
-const EXIT_INTERRUPTED: u8 = 3;
+pub const UPDATE_EXAMPLES: &str = "\
+Examples:
+  tidewatch update web               update one container, after showing the plan and asking
+  tidewatch update web --dry-run     show the plan (image change, every field that changes) only
+  tidewatch update --all --yes       update every container with an update, without asking
+  tidewatch update prod/web --json   one JSON document (docs/cli.md)
+";
+
+pub const ROLLBACK_EXAMPLES: &str = "\
+Examples:
+  tidewatch rollback web             put back the image web ran before its last update
+  tidewatch rollback web --yes       without asking
+";
 
 #[derive(Args)]
 pub struct UpdateArgs {

@@ -178,10 +178,13 @@ async fn check_reports_every_verdict_of_the_lab_containers() {
         .output()
         .expect("run tidewatch check");
     let report = json_of(&output);
+    // Updates, and containers that cannot be checked (an invalid label, …): a failed check wins.
+    assert!(report["summary"]["updates"].as_u64() > Some(0), "{}", report["summary"]);
+    assert!(report["summary"]["errors"].as_u64() > Some(0), "{}", report["summary"]);
     assert_eq!(
         output.status.code(),
-        Some(1),
-        "--exit-code with updates: {}",
+        Some(3),
+        "--exit-code with updates and failed checks: {}",
         text(&output.stderr)
     );
     eprintln!("check of the lab engine: {}", report["summary"]);
@@ -300,7 +303,7 @@ async fn check_reports_every_verdict_of_the_lab_containers() {
 }
 
 #[test]
-fn exit_code_is_0_without_updates_1_with_and_2_when_fatal() {
+fn exit_code_is_0_without_updates_1_with_3_when_checks_failed_and_2_when_fatal() {
     let lab = Lab::require();
     let sandbox = Sandbox::new();
     let open = lab.open_registry();
@@ -319,6 +322,35 @@ fn exit_code_is_0_without_updates_1_with_and_2_when_fatal() {
     // Without --exit-code an update is not a failure.
     let out = run(&["check", "--image", &format!("{open}/fixtures/app:1.25.3")]);
     assert_eq!(out.status.code(), Some(0));
+
+    // A check that failed (here: a registry that needs a login) is 3, even next to an update.
+    // Without the keyring: another test of this file keeps a login for that registry there meanwhile.
+    let run = |args: &[&str]| {
+        sandbox
+            .tidewatch(&lab)
+            .args(args)
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+            .output()
+            .unwrap()
+    };
+    let private = format!("{}/fixtures/app:1.25.3", lab.basic_registry());
+    let out = run(&["check", "--exit-code", "--image", &private]);
+    assert_eq!(out.status.code(), Some(3), "{}{}", text(&out.stdout), text(&out.stderr));
+    let out = run(&[
+        "check",
+        "--exit-code",
+        "--image",
+        &private,
+        "--image",
+        &format!("{open}/fixtures/app:1.25.3"),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "a failed check may hide an update");
+    let out = run(&["check", "--image", &private]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "without --exit-code verdicts do not change the status"
+    );
 
     let out = run(&["check", "--exit-code", "--engine", "unix:///nonexistent/docker.sock"]);
     assert_eq!(out.status.code(), Some(2), "no engine reachable: {}", text(&out.stderr));
@@ -622,6 +654,155 @@ fn an_unreachable_engine_does_not_stop_the_others() {
         .unwrap()
         .iter()
         .all(|c| c["engine"] == lab.docker_host()));
+}
+
+#[test]
+fn engines_json_has_the_check_documents_engine_fields_and_the_api_version() {
+    let lab = Lab::require();
+    let out = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+        .args(["engines", "--json", "--engine", lab.docker_host()])
+        .args(["--engine", "unix:///nonexistent/docker.sock"])
+        .output()
+        .expect("run tidewatch engines --json");
+    assert!(out.status.success(), "one engine answered: {}", text(&out.stderr));
+    let document = json_of(&out);
+    let engines = document["engines"].as_array().expect("engines[]");
+    assert_eq!(engines.len(), 2, "{document}");
+    assert_eq!(engines[0]["name"], lab.docker_host());
+    assert_eq!(engines[0]["status"], "ok");
+    assert!(
+        engines[0]["api_version"].as_str().is_some_and(|v| v.starts_with("1.")),
+        "{document}"
+    );
+    assert_eq!(engines[0]["error"], Value::Null);
+    assert_eq!(engines[1]["status"], "unreachable");
+    assert_eq!(engines[1]["api_version"], Value::Null);
+    assert_eq!(engines[1]["error"]["code"], "engine_unreachable");
+}
+
+#[test]
+fn verbose_check_prints_how_each_verdict_was_reached_under_it() {
+    let lab = Lab::require();
+    let sandbox = Sandbox::new();
+    let open = lab.open_registry();
+    let out = sandbox
+        .tidewatch(&lab)
+        .args(["check", "-v", "--image", &format!("{open}/fixtures/app:1.25.3")])
+        .output()
+        .unwrap();
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    let row = lines
+        .iter()
+        .position(|l| l.contains("1.25.4 (patch)"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        lines[row + 1].trim_start().starts_with("↳ checked") && lines[row + 1].contains("1.25.4 is newer (patch)"),
+        "{table}"
+    );
+    let plain = sandbox
+        .tidewatch(&lab)
+        .args(["check", "--image", &format!("{open}/fixtures/app:1.25.3")])
+        .output()
+        .unwrap();
+    assert!(!text(&plain.stdout).contains('↳'), "{}", text(&plain.stdout));
+}
+
+#[test]
+fn podmans_auth_file_is_read_after_the_keyring_and_docker_config() {
+    let lab = Lab::require();
+    let sandbox = Sandbox::new();
+    let registry = lab.basic_registry();
+    // Without the keyring, which comes first: another test of this file keeps a login for that
+    // registry there meanwhile.
+    let tidewatch = || {
+        let mut command = sandbox.tidewatch(&lab);
+        command.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+        command
+    };
+    sandbox.write_containers_auth(
+        registry,
+        lab.var("TIDEWATCH_LAB_BASIC_USER"),
+        lab.var("TIDEWATCH_LAB_BASIC_PASSWORD"),
+    );
+    let out = tidewatch()
+        .args(["check", "--json", "--image", &format!("{registry}/fixtures/app:1.25.4")])
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    assert_eq!(report["containers"][0]["status"], "up_to_date", "{report}");
+
+    // A wrong password there is named as coming from the containers auth file.
+    sandbox.write_containers_auth(registry, lab.var("TIDEWATCH_LAB_BASIC_USER"), "wrong");
+    let out = tidewatch()
+        .args(["check", "--json", "--image", &format!("{registry}/fixtures/app:1.25.4")])
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    assert_eq!(report["containers"][0]["error"]["code"], "auth_refused", "{report}");
+    let message = report["containers"][0]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("from the containers auth.json"), "{message}");
+
+    // Docker's config comes first.
+    sandbox.write_docker_auth(
+        registry,
+        lab.var("TIDEWATCH_LAB_BASIC_USER"),
+        lab.var("TIDEWATCH_LAB_BASIC_PASSWORD"),
+    );
+    let out = tidewatch()
+        .args(["check", "--json", "--image", &format!("{registry}/fixtures/app:1.25.4")])
+        .output()
+        .unwrap();
+    assert_eq!(json_of(&out)["containers"][0]["status"], "up_to_date");
+}
+
+#[test]
+fn registries_conf_mirrors_are_asked_first_and_explained() {
+    let lab = Lab::require();
+    let sandbox = Sandbox::new();
+    let open = lab.open_registry();
+    let mirror = lab.var("TIDEWATCH_LAB_MIRROR");
+    std::fs::write(
+        sandbox.registries_conf_path(),
+        format!(
+            "unqualified-search-registries = [\"docker.io\"]\n\n[[registry]]\nprefix = \"{open}\"\nlocation = \"{open}\"\n\n[[registry.mirror]]\nlocation = \"{mirror}\"\n"
+        ),
+    )
+    .unwrap();
+    let image = format!("{open}/fixtures/app:1.25.3");
+    let out = sandbox
+        .tidewatch(&lab)
+        .args(["check", "--json", "--image", &image])
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    let result = &report["containers"][0];
+    assert_eq!(result["status"], "update_available", "{report}");
+    assert_eq!(
+        result["via"],
+        format!("{mirror}/fixtures/app"),
+        "the mirror answered first: {report}"
+    );
+    assert_eq!(result["upstream"], format!("{open}/fixtures/app:1.25.3"));
+
+    let out = sandbox
+        .tidewatch(&lab)
+        .args(["explain", "--json", &image])
+        .output()
+        .unwrap();
+    let explained = json_of(&out);
+    let endpoints = explained["endpoints"].as_array().unwrap();
+    assert_eq!(endpoints[0]["registry"], mirror, "{explained}");
+    assert_eq!(endpoints[0]["role"], "mirror");
+    let rule = endpoints[0]["rule"].as_str().unwrap();
+    assert!(
+        rule.starts_with("registries.conf ") && rule.contains("registries.conf"),
+        "{rule}"
+    );
+    assert_eq!(endpoints[1]["registry"], open);
+    assert_eq!(endpoints[1]["role"], "upstream");
+    let out = sandbox.tidewatch(&lab).args(["explain", &image]).output().unwrap();
+    assert!(text(&out.stdout).contains("is pulled through"), "{}", text(&out.stdout));
 }
 
 #[test]

@@ -1,9 +1,13 @@
 //! The configuration file (docs/config.md): one TOML file shared by the app and the CLI, read strictly and written atomically.
 //!
 //! The file is edited both by hand and by the app's settings view, so reading is strict (unknown
-//! keys are errors that name them, with line and column) and writing is careful: a temporary file
-//! in the same directory, fsync, rename; a file that does not parse is kept aside rather than
-//! silently replaced. Credentials never live here: they are in the OS keyring.
+//! keys are errors that name them, with line and column) and writing is careful: only what changed
+//! is edited in the user's document ([`document`]), through a temporary file in the same
+//! directory, fsync, rename; a file that does not parse is kept aside rather than silently
+//! replaced, and one changed by someone else since it was read is not overwritten blindly.
+//! Credentials never live here: they are in the OS keyring.
+
+pub mod document;
 
 use std::collections::HashSet;
 use std::fs;
@@ -12,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 use crate::error::Coded;
 use crate::mirror::{MirrorError, MirrorResolver, MirrorRule};
@@ -352,6 +357,11 @@ pub enum ConfigError {
     },
     #[error("cannot write the configuration {path}: {reason}")]
     Write { path: PathBuf, reason: String },
+    #[error(
+        "{path} was changed by another program since it was read; reload it, or save again to replace \
+         that change"
+    )]
+    Changed { path: PathBuf },
 }
 
 impl Coded for ConfigError {
@@ -362,6 +372,7 @@ impl Coded for ConfigError {
             ConfigError::Parse { .. } => "config_parse",
             ConfigError::Invalid { .. } => "config_invalid",
             ConfigError::Write { .. } => "config_write",
+            ConfigError::Changed { .. } => "config_changed",
         }
     }
 }
@@ -403,25 +414,24 @@ impl Config {
 
     /// Reads `path`; a missing file is the defaults.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        match fs::read_to_string(path) {
-            Ok(text) => Config::parse(&text, path),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(ConfigError::Read {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            }),
+        match read_text(path)? {
+            Some(text) => Config::parse(&text, path),
+            None => Ok(Config::default()),
         }
     }
 
     /// Validates, then writes atomically (temporary file in the same directory, fsync, rename),
-    /// creating the directory when needed. A symlinked file is written through the link.
+    /// creating the directory when needed. A symlinked file is written through the link. When
+    /// the file holds a valid configuration, only what differs from it is edited in its text:
+    /// comments, order and formatting of the rest are kept.
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
         self.validate().map_err(|problem| ConfigError::Invalid {
             path: path.to_path_buf(),
             position: None,
             problem,
         })?;
-        let text = self.to_toml_string().map_err(|reason| ConfigError::Write {
+        let current = read_text(path)?.unwrap_or_default();
+        let text = self.edit_text(&current, path).map_err(|reason| ConfigError::Write {
             path: path.to_path_buf(),
             reason,
         })?;
@@ -431,7 +441,19 @@ impl Config {
         })
     }
 
-    /// The file's text as `save` writes it.
+    /// The text to write: `current` edited to say `self`, or the whole file from the values when
+    /// there is none yet or `current` is not a valid configuration (the caller keeps that one aside).
+    fn edit_text(&self, current: &str, path: &Path) -> Result<String, String> {
+        if current.trim().is_empty() {
+            return self.to_toml_string();
+        }
+        match Config::parse(current, path) {
+            Ok(before) => document::edit(current, &before, self),
+            Err(_) => self.to_toml_string(),
+        }
+    }
+
+    /// The file's text as `save` writes it when there is no file to edit.
     pub fn to_toml_string(&self) -> Result<String, String> {
         toml::to_string(self).map_err(|e| e.to_string())
     }
@@ -605,8 +627,9 @@ fn parse_hint(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let key = rest.split('`').next().unwrap_or("");
         if SECRET_LIKE_KEYS.contains(&key.to_ascii_lowercase().as_str()) {
-            return "credentials do not belong in the configuration file; remove the key and run \
-                    `tidewatch login REGISTRY`, which stores them in the OS keyring"
+            return "credentials do not belong in the configuration file; remove the key and log in to the \
+                    registry instead (`tidewatch login REGISTRY`, or Registry credentials in the app's \
+                    settings), which keeps them in the OS keyring"
                 .into();
         }
         return "remove the key or correct its spelling".into();
@@ -642,6 +665,38 @@ fn locate_value(text: &str, value: &str) -> Option<(usize, usize)> {
         .map(|offset| line_column(text, offset))
 }
 
+/// The file's text; `None` when there is no file.
+fn read_text(path: &Path) -> Result<Option<String>, ConfigError> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ConfigError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Which version of the file a reader saw: a digest of its bytes (`absent` when there was none),
+/// so a save can tell that someone else changed the file since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Revision(String);
+
+impl Revision {
+    fn of(text: Option<&str>) -> Revision {
+        match text {
+            Some(text) => Revision(hex::encode(&Sha256::digest(text.as_bytes())[..12])),
+            None => Revision("absent".to_string()),
+        }
+    }
+
+    /// The file's revision now.
+    pub fn current(path: &Path) -> Result<Revision, ConfigError> {
+        Ok(Revision::of(read_text(path)?.as_deref()))
+    }
+}
+
 /// The outcome of `ConfigStore::load`: the configuration to use, and why the file was not used when it was not.
 #[derive(Debug)]
 pub struct Loaded {
@@ -649,6 +704,8 @@ pub struct Loaded {
     pub config: Config,
     /// Set when the file could not be used; the app shows it and keeps running on `config`.
     pub error: Option<ConfigError>,
+    /// The version of the file that was read; a save that names it fails if the file changed since.
+    pub revision: Revision,
 }
 
 /// The app's handle on its configuration file: keeps the last good configuration across bad
@@ -679,30 +736,58 @@ impl ConfigStore {
 
     /// Reads the file. When it is invalid, the error comes back together with the last good configuration.
     pub fn load(&mut self) -> Loaded {
-        match Config::load(&self.path) {
+        let text = match read_text(&self.path) {
+            Ok(text) => text,
+            Err(error) => {
+                return Loaded {
+                    config: self.last_good.clone(),
+                    error: Some(error),
+                    revision: Revision::of(None),
+                }
+            }
+        };
+        let revision = Revision::of(text.as_deref());
+        let parsed = match &text {
+            Some(text) => Config::parse(text, &self.path),
+            None => Ok(Config::default()),
+        };
+        match parsed {
             Ok(config) => {
                 self.last_good = config.clone();
-                Loaded { config, error: None }
+                Loaded {
+                    config,
+                    error: None,
+                    revision,
+                }
             }
             Err(error) => Loaded {
                 config: self.last_good.clone(),
                 error: Some(error),
+                revision,
             },
         }
     }
 
-    /// Validates and writes `config`. When the file on disk does not load (a bad hand edit), it is
-    /// copied aside as `config.toml.corrupt-<timestamp>` first and that path is returned, so the
-    /// user's text is never lost.
-    pub fn save(&mut self, config: &Config) -> Result<Option<PathBuf>, ConfigError> {
+    /// Validates and writes `config`, editing the file's text in place. With `expected`, the
+    /// file must still be that revision: a file someone else changed meanwhile is not overwritten
+    /// (`config_changed`); without, it is (the user chose to). When the file on disk does not
+    /// load (a bad hand edit), it is copied aside as `config.toml.corrupt-<timestamp>` first and
+    /// that path is returned, so the user's text is never lost.
+    pub fn save(&mut self, config: &Config, expected: Option<&Revision>) -> Result<Option<PathBuf>, ConfigError> {
         config.validate().map_err(|problem| ConfigError::Invalid {
             path: self.path.clone(),
             position: None,
             problem,
         })?;
-        let kept_aside = match Config::load(&self.path) {
-            Ok(_) => None,
-            Err(error) => {
+        let current = read_text(&self.path)?;
+        if expected.is_some_and(|expected| *expected != Revision::of(current.as_deref())) {
+            return Err(ConfigError::Changed {
+                path: self.path.clone(),
+            });
+        }
+        let kept_aside = match current.as_deref().map(|text| Config::parse(text, &self.path)) {
+            None | Some(Ok(_)) => None,
+            Some(Err(error)) => {
                 let aside = aside_path(&self.path, "corrupt");
                 fs::copy(&self.path, &aside).map_err(|e| ConfigError::Write {
                     path: self.path.clone(),
@@ -1229,7 +1314,10 @@ exclude = "beta"
         let mut store = ConfigStore::new(&path);
         assert!(store.load().error.is_some());
 
-        let kept = store.save(&full_config()).unwrap().expect("the corrupt file is kept");
+        let kept = store
+            .save(&full_config(), None)
+            .unwrap()
+            .expect("the corrupt file is kept");
         let kept_name = kept.file_name().unwrap().to_string_lossy().into_owned();
         assert!(kept_name.starts_with("config.toml.corrupt-"), "{kept_name}");
         assert_eq!(fs::read_to_string(&kept).unwrap(), corrupt);
@@ -1238,8 +1326,72 @@ exclude = "beta"
         assert_eq!(files_in(dir.path()), vec!["config.toml".to_string(), kept_name]);
 
         // A valid file is simply replaced: nothing more is kept aside.
-        assert_eq!(store.save(&Config::default()).unwrap(), None);
+        assert_eq!(store.save(&Config::default(), None).unwrap(), None);
         assert_eq!(files_in(dir.path()).len(), 2);
+    }
+
+    #[test]
+    fn saving_from_the_settings_keeps_the_users_comments_and_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        fs::write(&path, DOCUMENTED_EXAMPLE).unwrap();
+        let mut store = ConfigStore::new(&path);
+        let loaded = store.load();
+        let mut config = loaded.config.clone();
+        config.schedule.interval = Duration::from_secs(3600);
+        config.mirrors[0].query = QueryPolicy::MirrorOnly;
+        store.save(&config, Some(&loaded.revision)).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        let expected = DOCUMENTED_EXAMPLE
+            .replace(
+                "interval = \"6h\"            # humantime",
+                "interval = \"1h\"            # humantime",
+            )
+            .replace(
+                "query = \"upstream-first\"                    # or",
+                "query = \"mirror-only\"                    # or",
+            );
+        assert_eq!(text, expected);
+        assert_eq!(Config::load(&path).unwrap(), config);
+    }
+
+    #[test]
+    fn a_file_changed_since_it_was_read_is_not_overwritten_blindly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        fs::write(&path, DOCUMENTED_EXAMPLE).unwrap();
+        let mut store = ConfigStore::new(&path);
+        let loaded = store.load();
+        let edited_elsewhere = DOCUMENTED_EXAMPLE.replace("jitter = \"10m\"", "jitter = \"5m\"");
+        fs::write(&path, &edited_elsewhere).unwrap();
+
+        let mut mine = loaded.config.clone();
+        mine.schedule.interval = Duration::from_secs(3600);
+        let error = store.save(&mine, Some(&loaded.revision)).unwrap_err();
+        assert_eq!(error.code(), "config_changed");
+        assert!(error.to_string().contains("changed by another program"), "{error}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), edited_elsewhere);
+
+        // Saving again after a reload succeeds; saving without a revision is the user's choice to overwrite.
+        let reloaded = store.load();
+        assert_eq!(reloaded.config.schedule.jitter, Duration::from_secs(300));
+        store.save(&mine, Some(&reloaded.revision)).unwrap();
+        store.save(&Config::default(), None).unwrap();
+        assert_eq!(Config::load(&path).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn a_missing_file_has_a_revision_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let mut store = ConfigStore::new(&path);
+        let loaded = store.load();
+        store.save(&full_config(), Some(&loaded.revision)).unwrap();
+        assert_ne!(Revision::current(&path).unwrap(), loaded.revision);
+        assert_eq!(
+            store.save(&full_config(), Some(&loaded.revision)).unwrap_err().code(),
+            "config_changed"
+        );
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub enum CredentialOrigin {
     Keyring,
     /// `auths` in a Docker config file.
     DockerConfig { path: PathBuf },
+    /// `auths` in the containers auth file (Podman, Buildah, Skopeo).
+    ContainersAuth { path: PathBuf },
     /// A `docker-credential-<helper>` program named by `credHelpers` or `credsStore`.
     CredentialHelper { helper: String },
     /// Given directly by the caller (tests, the CLI's flags).
@@ -63,6 +65,7 @@ impl fmt::Display for CredentialOrigin {
         match self {
             CredentialOrigin::Keyring => f.write_str("from the OS keyring"),
             CredentialOrigin::DockerConfig { .. } => f.write_str("from docker config.json"),
+            CredentialOrigin::ContainersAuth { .. } => f.write_str("from the containers auth.json"),
             CredentialOrigin::CredentialHelper { helper } => write!(f, "from docker-credential-{helper}"),
             CredentialOrigin::Explicit => f.write_str("given explicitly"),
         }
@@ -186,13 +189,18 @@ impl ChainProvider {
         ChainProvider { providers }
     }
 
-    /// The order of docs/registry-auth.md#credentials: the OS keyring (Tidewatch's own entries), then the Docker config, then
-    /// anonymous (no credential).
+    /// The order of docs/registry-auth.md#credentials: the OS keyring (Tidewatch's own entries),
+    /// then the Docker config, then the containers auth files (Podman's), then anonymous (no
+    /// credential).
     pub fn standard() -> Self {
-        ChainProvider::new(vec![
+        let mut providers: Vec<Arc<dyn CredentialProvider>> = vec![
             Arc::new(KeyringProvider::new(DEFAULT_KEYRING_SERVICE)),
             Arc::new(DockerConfigProvider::from_environment()),
-        ])
+        ];
+        for path in containers_auth_files() {
+            providers.push(Arc::new(DockerConfigProvider::containers_auth(path)));
+        }
+        ChainProvider::new(providers)
     }
 }
 
@@ -336,7 +344,7 @@ impl CredentialProvider for KeyringProvider {
         let record: KeyringRecord = serde_json::from_str(stored.expose()).map_err(|_| CredentialError::Keyring {
             registry: registry.to_string(),
             // Never echo the stored text: it holds the password.
-            reason: "the stored entry is not Tidewatch's format; run `tidewatch login` again".to_string(),
+            reason: "the stored entry is not Tidewatch's format; log in to the registry again".to_string(),
         })?;
         Ok(Some(Credential::password(
             record.username,
@@ -373,9 +381,30 @@ fn read_capped(pipe: Option<impl Read + Send + 'static>) -> std::sync::mpsc::Rec
 }
 
 /// Docker's `config.json`: `auths`, `credHelpers`, `credsStore`.
+
+/// The containers auth files in the order Podman reads them: `$REGISTRY_AUTH_FILE` alone when
+/// set, else `$XDG_RUNTIME_DIR/containers/auth.json`, then `$XDG_CONFIG_HOME/containers/auth.json`
+/// (usually `~/.config/containers/auth.json`).
+pub fn containers_auth_files() -> Vec<PathBuf> {
+    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(file) = set("REGISTRY_AUTH_FILE") {
+        return vec![file];
+    }
+    let mut files: Vec<PathBuf> = set("XDG_RUNTIME_DIR")
+        .map(|dir| dir.join("containers/auth.json"))
+        .into_iter()
+        .collect();
+    files.extend(dirs::config_dir().map(|dir| dir.join("containers/auth.json")));
+    files
+}
+
+/// Docker's `config.json` (`auths`, `credHelpers`, `credsStore`), or the containers `auth.json`,
+/// which has the same shape (containers-auth.json(5)).
 #[derive(Debug, Clone)]
 pub struct DockerConfigProvider {
     path: PathBuf,
+    /// Whether this is the containers auth file, for the origin errors name.
+    containers: bool,
     /// Directory searched first for `docker-credential-*` programs (tests); then `PATH`.
     helper_dir: Option<PathBuf>,
     /// How long a helper may take (one waiting for a locked keychain must not stall a check).
@@ -425,8 +454,29 @@ impl DockerConfigProvider {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         DockerConfigProvider {
             path: path.into(),
+            containers: false,
             helper_dir: None,
             helper_timeout: std::time::Duration::from_secs(30),
+        }
+    }
+
+    /// A containers `auth.json` (Podman's), read the same way.
+    pub fn containers_auth(path: impl Into<PathBuf>) -> Self {
+        DockerConfigProvider {
+            containers: true,
+            ..DockerConfigProvider::new(path)
+        }
+    }
+
+    fn origin(&self) -> CredentialOrigin {
+        if self.containers {
+            CredentialOrigin::ContainersAuth {
+                path: self.path.clone(),
+            }
+        } else {
+            CredentialOrigin::DockerConfig {
+                path: self.path.clone(),
+            }
         }
     }
 
@@ -596,9 +646,7 @@ impl DockerConfigProvider {
         let Some((_, entry)) = config.auths.iter().find(|(key, _)| registry_key(key) == wanted) else {
             return Ok(None);
         };
-        let origin = CredentialOrigin::DockerConfig {
-            path: self.path.clone(),
-        };
+        let origin = self.origin();
         let (mut username, mut password) = (entry.username.clone(), entry.password.clone());
         if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
             let decoded = base64::engine::general_purpose::STANDARD
@@ -744,6 +792,40 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(credential.username, "bob");
+    }
+
+    #[test]
+    fn a_containers_auth_file_is_read_like_docker_config_and_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.json");
+        // Podman keys entries by host, or by host/namespace.
+        std::fs::write(
+            &path,
+            r#"{"auths":{"quay.io/team":{"auth":"Ym9iOnB3"},"registry.example:5000":{"auth":"YWxpY2U6c2VjcmV0"}}}"#,
+        )
+        .unwrap();
+        let provider = DockerConfigProvider::containers_auth(&path);
+        let credential = provider.credential_for("registry.example:5000").unwrap().unwrap();
+        assert_eq!(credential.username, "alice");
+        assert_eq!(credential.origin.to_string(), "from the containers auth.json");
+        assert_eq!(provider.credential_for("quay.io").unwrap().unwrap().username, "bob");
+    }
+
+    #[test]
+    fn podman_credentials_come_after_the_docker_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let docker = write_config(
+            dir.path(),
+            r#"{"auths":{"r.example":{"username":"docker","password":"a"}}}"#,
+        );
+        let podman = dir.path().join("auth.json");
+        std::fs::write(&podman, r#"{"auths":{"r.example":{"username":"podman","password":"b"},"p.example":{"username":"podman","password":"c"}}}"#).unwrap();
+        let chain = ChainProvider::new(vec![
+            Arc::new(DockerConfigProvider::new(&docker)),
+            Arc::new(DockerConfigProvider::containers_auth(&podman)),
+        ]);
+        assert_eq!(chain.credential_for("r.example").unwrap().unwrap().username, "docker");
+        assert_eq!(chain.credential_for("p.example").unwrap().unwrap().username, "podman");
     }
 
     #[test]

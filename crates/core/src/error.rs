@@ -61,6 +61,68 @@ impl<E: Coded> From<E> for ErrorInfo {
     }
 }
 
+/// What to do about an error that a front end can do for the user, worded once per front end:
+/// the CLI's messages say which command to run; the window, which can do it itself, says so in
+/// its own words and offers the action (docs/cli.md#error-codes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Remedy {
+    /// Log in to `registry`.
+    Login { registry: String },
+}
+
+/// Codes whose remedy is a login (the registry's credentials are missing, refused or not enough).
+const LOGIN_CODES: &[&str] = &["auth_required", "auth_refused", "denied"];
+
+impl Remedy {
+    /// The remedy of an error with this `code`, for this `registry` (the one the failed check asked).
+    pub fn for_code(code: &str, registry: Option<&str>) -> Option<Remedy> {
+        let registry = registry?;
+        LOGIN_CODES.contains(&code).then(|| Remedy::Login {
+            registry: registry.to_string(),
+        })
+    }
+
+    /// The clause the CLI's messages end with.
+    pub fn cli_words(&self) -> String {
+        match self {
+            Remedy::Login { registry } => format!("run `tidewatch login {registry}`"),
+        }
+    }
+
+    /// The same advice in the window, which has a "Log in…" action for it.
+    pub fn window_words(&self, code: &str) -> String {
+        match self {
+            Remedy::Login { registry } => match code {
+                "auth_refused" => format!("log in to {registry} again with the right user name and password"),
+                "denied" => format!("log in to {registry} as a user allowed to read it"),
+                _ => format!("log in to {registry}"),
+            },
+        }
+    }
+
+    /// `message` (a core error's, in CLI words) as the window says it: the CLI's clause replaced
+    /// by the window's words, or the window's words added when the message has no clause.
+    pub fn window_message(&self, code: &str, message: &str) -> String {
+        let cli = self.cli_words();
+        match message.find(&cli) {
+            Some(at) => format!(
+                "{}{}{}",
+                &message[..at],
+                self.window_words(code),
+                &message[at + cli.len()..]
+            ),
+            None => format!("{message}; {}", self.window_words(code)),
+        }
+    }
+}
+
+impl std::fmt::Display for Remedy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.cli_words())
+    }
+}
+
 impl std::fmt::Display for ErrorInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
@@ -82,6 +144,28 @@ mod tests {
         fn kind(&self) -> ErrorKind {
             ErrorKind::NoAnswer
         }
+    }
+
+    #[test]
+    fn a_login_remedy_is_worded_for_the_window_without_the_cli_command() {
+        let remedy = Remedy::for_code("auth_required", Some("ghcr.io")).unwrap();
+        let cli = format!("registry ghcr.io requires credentials to read o/app; {remedy}");
+        assert_eq!(
+            cli,
+            "registry ghcr.io requires credentials to read o/app; run `tidewatch login ghcr.io`"
+        );
+        let window = remedy.window_message("auth_required", &cli);
+        assert_eq!(
+            window,
+            "registry ghcr.io requires credentials to read o/app; log in to ghcr.io"
+        );
+        let denied = remedy.window_message("denied", "registry ghcr.io denied access to o/app");
+        assert_eq!(
+            denied,
+            "registry ghcr.io denied access to o/app; log in to ghcr.io as a user allowed to read it"
+        );
+        assert_eq!(Remedy::for_code("timeout", Some("ghcr.io")), None);
+        assert_eq!(Remedy::for_code("auth_required", None), None);
     }
 
     #[test]

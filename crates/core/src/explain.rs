@@ -10,13 +10,15 @@ use crate::error::Coded;
 use crate::mirror::{Endpoint, MirrorError};
 use crate::platform::Platform;
 use crate::reference::{Reference, ReferenceError};
+use crate::registries_conf::ContainersMirrors;
 
 /// The steps from a name to the endpoints a check asks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Explanation {
     /// The name as given.
     pub image: String,
-    /// The upstream image after normalization and mirror resolution.
+    /// The upstream image after normalization and mirror resolution, with its tag written out
+    /// (`latest` when none was), as in a check's document.
     pub upstream: Reference,
     /// Where a check asks, in order.
     pub endpoints: Vec<Endpoint>,
@@ -24,7 +26,9 @@ pub struct Explanation {
     pub normalization: Vec<String>,
     /// How mirror rules mapped it, one line per step.
     pub resolution: Vec<String>,
-    /// The platform an `--image` check of it would compare.
+    /// The platform an `--image` check of it would compare, written `os/arch[/variant]` as in a
+    /// check's document.
+    #[serde(serialize_with = "serialize_display")]
     pub platform: Platform,
 }
 
@@ -51,22 +55,30 @@ impl Coded for ExplainError {
     }
 }
 
-/// Explains `image` with the mirror rules of the configuration file `config_file`.
+/// Explains `image` with the mirror rules of the configuration file `config_file` and those of
+/// the containers `registries.conf`, as a check would use them.
 pub fn explain(config_file: &Path, image: &str) -> Result<Explanation, ExplainError> {
-    explain_with(&Config::load(config_file)?, image)
+    explain_with(&Config::load(config_file)?, &ContainersMirrors::load(), image)
 }
 
-fn explain_with(config: &Config, image: &str) -> Result<Explanation, ExplainError> {
+fn explain_with(config: &Config, containers: &ContainersMirrors, image: &str) -> Result<Explanation, ExplainError> {
     let (reference, normalization) = Reference::parse_explained(image)?;
-    let resolution = config.mirror_resolver(&[])?.resolve(&reference);
+    let resolution = config
+        .mirror_resolver(&[])?
+        .with_containers(containers)
+        .resolve(&reference);
     Ok(Explanation {
         image: image.to_string(),
-        upstream: resolution.upstream,
+        upstream: resolution.upstream.with_tag_written_out(),
         endpoints: resolution.endpoints,
         normalization,
         resolution: resolution.steps,
         platform: Platform::host(),
     })
+}
+
+fn serialize_display<S: serde::Serializer>(value: &impl std::fmt::Display, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 #[cfg(test)]
@@ -84,7 +96,12 @@ mod tests {
             }],
             ..Config::default()
         };
-        let explained = explain_with(&config, "harbor.corp/dockerhub/nginx:1.25").unwrap();
+        let explained = explain_with(
+            &config,
+            &ContainersMirrors::default(),
+            "harbor.corp/dockerhub/nginx:1.25",
+        )
+        .unwrap();
         assert_eq!(explained.upstream.to_string(), "docker.io/library/nginx:1.25");
         let names: Vec<String> = explained.endpoints.iter().map(Endpoint::name).collect();
         assert_eq!(names, ["docker.io/library/nginx", "harbor.corp/dockerhub/nginx"]);
@@ -103,7 +120,7 @@ mod tests {
 
     #[test]
     fn an_invalid_name_says_which_part_is_wrong() {
-        let error = explain_with(&Config::default(), "Not A Reference").unwrap_err();
+        let error = explain_with(&Config::default(), &ContainersMirrors::default(), "Not A Reference").unwrap_err();
         assert_eq!(error.code(), "invalid_reference");
     }
 }

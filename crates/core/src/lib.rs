@@ -14,6 +14,7 @@ pub mod monitor;
 pub mod platform;
 mod private_files;
 pub mod reference;
+pub mod registries_conf;
 pub mod registry;
 pub mod store;
 pub mod untrusted;

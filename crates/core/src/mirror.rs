@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::docker_hub::NAME as DOCKER_HUB;
 use crate::reference::{looks_like_registry_host, normalize_registry, Reference, ReferenceError};
+use crate::registries_conf::{ContainersMirrors, MirrorKind};
 
 /// More hops than any real cache hierarchy has; a longer chain is a loop in the rules.
 const MAX_HOPS: usize = 8;
@@ -204,6 +205,15 @@ struct UserRule {
     query: QueryPolicy,
 }
 
+/// A mirror from the containers `registries.conf` (docs/mirrors.md#registriesconf).
+#[derive(Debug, Clone)]
+struct ContainersRule {
+    mirror: Prefix,
+    upstream: Prefix,
+    /// `registries.conf /etc/containers/registries.conf`, for the endpoint's rule and the steps.
+    source: String,
+}
+
 /// A public accelerator that swaps the host and keeps the path.
 struct HostSwap {
     host: &'static str,
@@ -288,6 +298,10 @@ pub struct MirrorResolver {
     engine_mirrors: Vec<EngineMirror>,
     /// Engine mirror entries that could not be used, explained in every resolution of a Hub image.
     ignored_engine_mirrors: Vec<String>,
+    /// Mirrors of the containers `registries.conf`, in the file's order.
+    containers: Vec<ContainersRule>,
+    /// What of the containers configuration could not be used, said in every resolution.
+    containers_problems: Vec<String>,
 }
 
 impl MirrorResolver {
@@ -324,6 +338,8 @@ impl MirrorResolver {
             rules: parsed,
             engine_mirrors: Vec::new(),
             ignored_engine_mirrors: Vec::new(),
+            containers: Vec::new(),
+            containers_problems: Vec::new(),
         };
         for url in engine_mirrors {
             match parse_engine_mirror(url) {
@@ -334,6 +350,32 @@ impl MirrorResolver {
             }
         }
         Ok(resolver)
+    }
+
+    /// Adds the mirrors of the containers `registries.conf`: a name under one of them resolves to
+    /// the prefix it serves, and names under that prefix are asked of its mirrors first, as
+    /// Podman pulls them. An entry that is not a usable prefix is skipped and said.
+    pub fn with_containers(mut self, containers: &ContainersMirrors) -> Self {
+        self.containers_problems.extend(containers.problems.iter().cloned());
+        for entry in &containers.mirrors {
+            let source = format!("registries.conf {}", entry.source.display());
+            match (Prefix::parse(&entry.mirror), Prefix::parse(&entry.upstream)) {
+                (Ok(mirror), Ok(upstream)) if mirror != upstream => self.containers.push(ContainersRule {
+                    mirror,
+                    upstream,
+                    source: match entry.kind {
+                        MirrorKind::Mirror => source,
+                        MirrorKind::Location => format!("{source}, location"),
+                    },
+                }),
+                (Err(reason), _) | (_, Err(reason)) => self.containers_problems.push(format!(
+                    "{source}: {} -> {} ignored: {reason}",
+                    entry.mirror, entry.upstream
+                )),
+                _ => {}
+            }
+        }
+        self
     }
 
     /// Maps `reference` to its upstream and the ordered endpoints to ask. Resolving an upstream
@@ -391,6 +433,9 @@ impl MirrorResolver {
             }
         }
 
+        steps.extend(self.containers_problems.iter().cloned());
+        self.add_containers_mirrors(&upstream, &mut endpoints, &mut steps);
+
         if upstream.is_docker_hub() {
             steps.extend(self.ignored_engine_mirrors.iter().cloned());
             if endpoints.iter().any(Endpoint::is_upstream) {
@@ -422,7 +467,55 @@ impl MirrorResolver {
         }
     }
 
-    /// The rule that applies to `reference`: the user's longest matching prefix, else a built-in.
+    /// Podman asks the mirrors of the longest `registries.conf` prefix that names `upstream`, in
+    /// the file's order, before the upstream itself; so does a check.
+    fn add_containers_mirrors(&self, upstream: &Reference, endpoints: &mut Vec<Endpoint>, steps: &mut Vec<String>) {
+        let Some(longest) = self
+            .containers
+            .iter()
+            .filter(|rule| rule.upstream.strip(upstream).is_some())
+            .map(|rule| rule.upstream.path.len())
+            .max()
+        else {
+            return;
+        };
+        let Some(at) = endpoints.iter().position(Endpoint::is_upstream) else {
+            steps.push("registries.conf mirrors not used: a mirror-only rule applies".to_string());
+            return;
+        };
+        let mut added = Vec::new();
+        for rule in self.containers.iter().filter(|r| r.upstream.path.len() == longest) {
+            let Some(rest) = rule.upstream.strip(upstream) else {
+                continue;
+            };
+            let endpoint = Endpoint {
+                registry: rule.mirror.host.clone(),
+                repository: rule.mirror.join(rest),
+                role: EndpointRole::Mirror {
+                    rule: format!("{}: {} -> {}", rule.source, rule.mirror, rule.upstream),
+                },
+                plain_http: false,
+            };
+            if endpoints
+                .iter()
+                .chain(&added)
+                .any(|e: &Endpoint| e.name() == endpoint.name())
+            {
+                continue;
+            }
+            steps.push(format!(
+                "{} is pulled through {} first ({})",
+                upstream.name(),
+                endpoint.name(),
+                rule.source
+            ));
+            added.push(endpoint);
+        }
+        endpoints.splice(at..at, added);
+    }
+
+    /// The rule that applies to `reference`: the user's longest matching prefix, else one of the
+    /// containers `registries.conf`, else a built-in.
     fn next_hop(&self, reference: &Reference) -> Option<Hop> {
         let user = self
             .rules
@@ -446,6 +539,29 @@ impl MirrorResolver {
                 to,
                 rule: name,
                 query: rule.query,
+            });
+        }
+        let containers = self
+            .containers
+            .iter()
+            .filter_map(|rule| rule.mirror.strip(reference).map(|rest| (rule, rest)))
+            .max_by_key(|(rule, _)| rule.mirror.path.len());
+        if let Some((rule, rest)) = containers {
+            let to = reference
+                .with_name(&rule.upstream.host, &rule.upstream.join(rest))
+                .ok()?;
+            return Some(Hop {
+                explanation: format!(
+                    "{} -> {} ({} mirror {} of {}, query = mirror-first as Podman pulls)",
+                    reference.name(),
+                    to.name(),
+                    rule.source,
+                    rule.mirror,
+                    rule.upstream
+                ),
+                to,
+                rule: format!("{}: {} -> {}", rule.source, rule.mirror, rule.upstream),
+                query: QueryPolicy::MirrorFirst,
             });
         }
         builtin_hop(reference)
@@ -538,6 +654,86 @@ mod tests {
             upstream: upstream.into(),
             query,
         }
+    }
+
+    fn with_registries_conf(text: &str) -> MirrorResolver {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registries.conf");
+        std::fs::write(&path, text).unwrap();
+        MirrorResolver::default().with_containers(&ContainersMirrors::load_file(&path))
+    }
+
+    const REGISTRIES_CONF: &str = r#"
+[[registry]]
+prefix = "docker.io"
+location = "docker.io"
+[[registry.mirror]]
+location = "mirror.corp.example:5000/hub"
+[[registry.mirror]]
+location = "second.corp.example"
+
+[[registry]]
+prefix = "quay.io/team"
+location = "quay-cache.corp.example/team"
+"#;
+
+    #[test]
+    fn registries_conf_mirrors_are_asked_first_for_names_under_their_prefix() {
+        let resolver = with_registries_conf(REGISTRIES_CONF);
+        let res = resolver.resolve(&r("nginx:1.25"));
+        assert_eq!(res.upstream.to_string(), "docker.io/library/nginx:1.25");
+        assert_eq!(
+            names(&res),
+            [
+                "mirror.corp.example:5000/hub/library/nginx",
+                "second.corp.example/library/nginx",
+                "docker.io/library/nginx"
+            ]
+        );
+        let EndpointRole::Mirror { rule } = &res.endpoints[0].role else {
+            panic!("{res:?}")
+        };
+        assert!(rule.starts_with("registries.conf "), "{rule}");
+        assert!(
+            res.steps
+                .iter()
+                .any(|s| s.contains("is pulled through mirror.corp.example:5000/hub/library/nginx first")),
+            "{:?}",
+            res.steps
+        );
+    }
+
+    #[test]
+    fn a_name_under_a_registries_conf_mirror_resolves_to_its_prefix() {
+        let resolver = with_registries_conf(REGISTRIES_CONF);
+        let res = resolver.resolve(&r("quay-cache.corp.example/team/app:2"));
+        assert_eq!(res.upstream.to_string(), "quay.io/team/app:2");
+        assert_eq!(names(&res), ["quay-cache.corp.example/team/app", "quay.io/team/app"]);
+        let res = resolver.resolve(&r("second.corp.example/library/redis:7"));
+        assert_eq!(res.upstream.to_string(), "docker.io/library/redis:7");
+        assert_eq!(
+            names(&res),
+            [
+                "second.corp.example/library/redis",
+                "mirror.corp.example:5000/hub/library/redis",
+                "docker.io/library/redis"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_config_rule_wins_over_registries_conf() {
+        let resolver = MirrorResolver::new(&[rule("second.corp.example", "ghcr.io", QueryPolicy::MirrorOnly)], &[])
+            .unwrap()
+            .with_containers(&{
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("registries.conf");
+                std::fs::write(&path, REGISTRIES_CONF).unwrap();
+                ContainersMirrors::load_file(&path)
+            });
+        let res = resolver.resolve(&r("second.corp.example/o/i:1"));
+        assert_eq!(res.upstream.to_string(), "ghcr.io/o/i:1");
+        assert_eq!(names(&res), ["second.corp.example/o/i"]);
     }
 
     fn builtins_only() -> MirrorResolver {

@@ -153,6 +153,15 @@ impl Reference {
         Ok((reference, steps))
     }
 
+    /// This reference with its tag written out: `latest` when it has neither tag nor digest, as
+    /// a check's document always names one (docs/cli.md#containers).
+    pub fn with_tag_written_out(&self) -> Reference {
+        if self.tag().is_some() || self.digest().is_some() {
+            return self.clone();
+        }
+        self.with_tag("latest").unwrap_or_else(|_| self.clone())
+    }
+
     /// Whether the reference names a digest, so what runs cannot change under it.
     pub fn is_pinned(&self) -> bool {
         self.digest.is_some()

@@ -3,6 +3,7 @@
 //! is installed.
 
 mod bench;
+mod bundle;
 mod fuzz;
 mod lab;
 mod proc;
@@ -20,6 +21,7 @@ usage: cargo xtask <command>
   test             install what is missing, start the lab, run fmt, clippy and every test, stop the lab
   fuzz [--seconds N] [TARGET…]
                    run every fuzz target N seconds (default 60) with cargo-fuzz on nightly
+  bundle           build the Debian package (app and CLI) into target/release/bundle/deb
   bench            measure checks on the lab with the release CLI; writes docs/benchmarks.md
   lab up           start the test lab and write target/lab/lab.env (then run single tests)
   lab down         stop everything `lab up` started
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         ["test", rest @ ..] => run_tests(rest),
         ["bench"] => bench::run(&workspace_root()),
         ["fuzz", rest @ ..] => fuzz::run(&workspace_root(), rest),
+        ["bundle"] => bundle::run(&workspace_root()).map(|_| ()),
         ["lab", "up"] => lab::up(&workspace_root()).map(|lab| {
             println!("lab is up; variables in {}", lab.env_file.display());
         }),
@@ -68,7 +71,7 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
@@ -113,11 +116,13 @@ fn run_tests(extra: &[&str]) -> Result<()> {
             .args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
         "lint (cargo clippy)",
     )?;
-    // Build everything first so the lab is not up while the compiler holds both cores.
+    // Build everything first so the lab is not up while the compiler holds both cores; the
+    // package is built too, for the test that installs it (tests/lab_package.rs).
     proc::run(
         cargo().current_dir(&root).args(["test", "--workspace", "--no-run"]),
         "build the tests",
     )?;
+    bundle::run(&root)?;
 
     let interrupted = proc::install_interrupt_flag()?;
     let lab = lab::up(&root)?;

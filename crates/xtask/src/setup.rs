@@ -27,8 +27,10 @@ const RUN_PACKAGES: &[&str] = &[
 ];
 
 /// What the test lab adds: engine, registries, virtual display, WebDriver, Secret Service,
-/// notification server, fixture rootfs, screenshots, test certificates, and the compose CLI that
-/// updates of compose services run (Debian packages compose v1 as `docker-compose`; v2 is not packaged).
+/// notification server, fixture rootfs, screenshots, test certificates, the compose CLI that
+/// updates of compose services run (Debian packages compose v1 as `docker-compose`; v2 is not
+/// packaged), and what the package test uses to find the installed app's window and to validate
+/// its desktop files.
 const TEST_PACKAGES: &[&str] = &[
     "docker.io",
     "docker-compose",
@@ -43,6 +45,10 @@ const TEST_PACKAGES: &[&str] = &[
     "busybox-static",
     "imagemagick",
     "openssl",
+    "xdotool",
+    "x11-utils",
+    "desktop-file-utils",
+    "appstream",
 ];
 
 pub fn ensure_packages(purpose: Purpose) -> Result<()> {

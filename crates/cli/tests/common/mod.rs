@@ -194,9 +194,29 @@ impl Sandbox {
             .env("TIDEWATCH_DATA_DIR", self.data_dir())
             .env("DOCKER_CONFIG", self.docker_config_dir())
             .env("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"))
+            // Podman's files of this machine stay out of the test: the sandbox's (absent unless written).
+            .env("REGISTRY_AUTH_FILE", self.containers_auth_path())
+            .env("CONTAINERS_REGISTRIES_CONF", self.registries_conf_path())
             .env_remove("DOCKER_HOST")
-            .env_remove("NO_COLOR");
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE");
         command
+    }
+
+    pub fn containers_auth_path(&self) -> PathBuf {
+        self.dir.path().join("containers-auth.json")
+    }
+
+    pub fn registries_conf_path(&self) -> PathBuf {
+        self.dir.path().join("registries.conf")
+    }
+
+    /// A containers `auth.json` (Podman's) with `auths` for one registry.
+    pub fn write_containers_auth(&self, registry: &str, user: &str, password: &str) {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let json = serde_json::json!({ "auths": { registry: { "auth": auth } } });
+        std::fs::write(self.containers_auth_path(), json.to_string()).unwrap();
     }
 }
 

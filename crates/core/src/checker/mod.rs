@@ -25,6 +25,7 @@ use crate::credentials::ChainProvider;
 use crate::engine::EngineError;
 use crate::error::{Coded, ErrorInfo};
 use crate::mirror::{MirrorError, MirrorResolver, MirrorRule};
+use crate::registries_conf::ContainersMirrors;
 use crate::registry::RegistryPool;
 use crate::version::{TagFilter, TagFilterError};
 
@@ -64,6 +65,8 @@ pub struct Progress {
 pub struct Checker {
     pool: Arc<RegistryPool>,
     rules: Vec<MirrorRule>,
+    /// Mirrors of the containers `registries.conf`, read when the checker is built.
+    containers: ContainersMirrors,
     tag_filter: TagFilter,
     deadlines: Deadlines,
 }
@@ -84,15 +87,19 @@ impl Checker {
         Ok(Checker {
             pool,
             rules: config.mirrors.clone(),
+            containers: ContainersMirrors::default(),
             tag_filter: config.tags.filter()?,
             deadlines: config.deadlines,
         })
     }
 
-    /// A checker with the standard credential chain (OS keyring, Docker config, anonymous) and
-    /// the configuration's `[[registries]]` settings.
+    /// A checker with the standard credential chain (OS keyring, Docker config, Podman's auth
+    /// file, anonymous), the configuration's `[[registries]]` settings and mirror rules, and the
+    /// mirrors of the containers `registries.conf`.
     pub fn from_config(config: &Config) -> Result<Checker, CheckError> {
-        Checker::new(Arc::new(registry_pool(config)), config)
+        let mut checker = Checker::new(Arc::new(registry_pool(config)), config)?;
+        checker.containers = ContainersMirrors::load();
+        Ok(checker)
     }
 
     /// Checks everything in `request`. Never fails as a whole: an engine or registry that fails
@@ -206,7 +213,7 @@ impl Checker {
     }
 
     fn mirror_resolver(&self, engine_mirrors: &[String]) -> Result<MirrorResolver, MirrorError> {
-        MirrorResolver::new(&self.rules, engine_mirrors)
+        Ok(MirrorResolver::new(&self.rules, engine_mirrors)?.with_containers(&self.containers))
     }
 }
 

@@ -399,10 +399,7 @@ fn container_identity(engine: &str, container: &ContainerImage, policy: LabelPol
 /// The upstream with its tag written out (`latest` when the reference had neither tag nor
 /// digest), as the document's `upstream` always carries a tag or a digest (docs/cli.md#containers).
 pub(super) fn with_tag(reference: &Reference) -> Reference {
-    if reference.tag().is_some() || reference.digest().is_some() {
-        return reference.clone();
-    }
-    reference.with_tag("latest").unwrap_or_else(|_| reference.clone())
+    reference.with_tag_written_out()
 }
 
 /// The RepoDigest that belongs to this image's names: the name the container was created with

@@ -25,7 +25,7 @@ pub use context::docker_config_dir;
 pub use events::EngineEvent;
 pub use host::{local_candidates, EngineOrigin, EngineSpec, HostUrl};
 pub use lifecycle::model;
-pub use targets::{engines_to_watch, test_engine, EngineInfo, EngineTarget};
+pub use targets::{engines_to_watch, probe_engines, test_engine, EngineInfo, EngineProbe, EngineTarget, ProbeStatus};
 pub use watch::{watch, Backoff, EngineWatch, WatchEvent, WatchState};
 
 /// Seconds bollard waits for one engine request (not for a stream, which may stay open).

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::{local_candidates, Engine, EngineError, EngineSpec, LOCAL_NAME};
 use crate::config::{Config, EngineConfig};
+use crate::error::ErrorInfo;
 
 /// An engine to check or follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,51 @@ pub struct EngineInfo {
     pub endpoint: String,
     /// The API version agreed with it, e.g. "1.41".
     pub api_version: String,
+}
+
+/// Whether an engine answered when it was tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeStatus {
+    Ok,
+    Unreachable,
+}
+
+/// One engine tried (`tidewatch engines`): the `engines[]` entry of a check's document, plus the
+/// API version agreed with it (docs/cli.md#tidewatch-engines).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EngineProbe {
+    pub name: String,
+    /// Its address, passwords redacted.
+    pub endpoint: String,
+    pub status: ProbeStatus,
+    /// Set when it answered.
+    pub api_version: Option<String>,
+    /// Set when it did not.
+    pub error: Option<ErrorInfo>,
+}
+
+/// Tries every engine, concurrently; the answers come back in the order given.
+pub async fn probe_engines(targets: &[EngineTarget]) -> Vec<EngineProbe> {
+    futures_util::future::join_all(targets.iter().map(|target| async move {
+        match target.test().await {
+            Ok(info) => EngineProbe {
+                name: info.name,
+                endpoint: info.endpoint,
+                status: ProbeStatus::Ok,
+                api_version: Some(info.api_version),
+                error: None,
+            },
+            Err(error) => EngineProbe {
+                name: target.name().to_string(),
+                endpoint: target.display_host(),
+                status: ProbeStatus::Unreachable,
+                api_version: None,
+                error: Some(ErrorInfo::of(&error)),
+            },
+        }
+    }))
+    .await
 }
 
 /// The engines to use: each `--engine` URL (with the name and TLS files of a configured engine of

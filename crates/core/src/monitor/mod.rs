@@ -125,6 +125,13 @@ impl Monitor {
         self.shared.wake.notify_one();
     }
 
+    /// A login was saved or removed: forget cached credentials and tokens and check again, so
+    /// the containers that needed it are re-checked without "Check now".
+    pub fn credentials_changed(&self) {
+        self.config_changed();
+        self.check_now();
+    }
+
     fn update(&self, change: impl FnOnce(&mut MonitorState)) {
         let snapshot = {
             let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());

@@ -9,7 +9,7 @@ use serde::{Serialize, Serializer};
 
 use crate::checker::report::{ResultJson, SummaryJson};
 use crate::checker::{CheckReport, ContainerResult, Progress, Status};
-use crate::error::ErrorInfo;
+use crate::error::{ErrorInfo, Remedy};
 
 /// What the service is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -211,6 +211,50 @@ struct ContainerView<'a> {
     current_version: Option<String>,
     /// The registry a login would be for (the credentials form's prefill).
     registry: Option<&'a str>,
+    /// A failed check as the window words it, with the action it offers.
+    problem: Option<Problem>,
+    /// The explanation, without what `problem` already says; `None` when nothing is left.
+    detail: Option<String>,
+}
+
+/// A failed check in the window's words: the window can log in itself, so it never tells the
+/// user to run a command (docs/cli.md#error-codes).
+#[derive(Debug, Serialize)]
+struct Problem {
+    code: String,
+    message: String,
+    /// What the window offers to do about it ("Log in…" for a registry).
+    action: Option<Remedy>,
+}
+
+impl Problem {
+    fn of(error: &ErrorInfo, registry: Option<&str>) -> Problem {
+        let action = Remedy::for_code(&error.code, registry);
+        let message = match &action {
+            Some(remedy) => remedy.window_message(&error.code, &error.message),
+            None => error.message.clone(),
+        };
+        Problem {
+            code: error.code.clone(),
+            message,
+            action,
+        }
+    }
+}
+
+/// The explanation minus the error it ends with, so the detail panel does not say it twice.
+fn detail(result: &ContainerResult) -> Option<String> {
+    let Some(error) = &result.error else {
+        return (!result.explanation.is_empty()).then(|| result.explanation.clone());
+    };
+    let rest = result.explanation.replace(&error.message, "");
+    let rest = rest
+        .trim()
+        .trim_end_matches([';', ':', ' '])
+        .trim_end_matches("cannot compare")
+        .trim_end_matches("could not check")
+        .trim_end_matches([';', ':', ' ']);
+    (!rest.is_empty()).then(|| rest.to_string())
 }
 
 impl<'a> ContainerView<'a> {
@@ -227,6 +271,8 @@ impl<'a> ContainerView<'a> {
             release_notes: result.release_notes.as_deref(),
             current_version: result.current_version(),
             registry: result.registry(),
+            problem: result.error.as_ref().map(|error| Problem::of(error, result.registry())),
+            detail: detail(result),
         }
     }
 }
@@ -235,6 +281,7 @@ impl<'a> ContainerView<'a> {
 mod tests {
     use super::*;
     use crate::checker::report::{CheckSummary, EngineReport, EngineStatus};
+    use serde_json::Value;
 
     fn state() -> MonitorState {
         MonitorState::default()
@@ -278,6 +325,32 @@ mod tests {
             },
         }));
         assert_eq!(state.tray_status(false), TrayStatus::Errors);
+    }
+
+    #[test]
+    fn a_credential_error_is_worded_for_the_window_once_with_a_login_action() {
+        let mut report = crate::checker::report::tests::report();
+        let result = &mut report.containers[0];
+        let message = "registry docker.io requires credentials to read library/nginx (or the repository does not exist); run `tidewatch login docker.io`";
+        result.status = Status::Unknown;
+        result.update = None;
+        result.error = Some(ErrorInfo::new("auth_required", message));
+        result.explanation = format!("checked docker.io/library/nginx; {message}");
+        let json = serde_json::to_value(ContainerView::of(result)).unwrap();
+        assert_eq!(json["error"]["message"], message, "the document's fields are unchanged");
+        let problem = &json["problem"];
+        assert_eq!(problem["action"]["kind"], "login");
+        assert_eq!(problem["action"]["registry"], "docker.io");
+        let shown = problem["message"].as_str().unwrap();
+        assert!(!shown.contains("tidewatch login"), "{shown}");
+        assert!(shown.ends_with("; log in to docker.io"), "{shown}");
+        assert_eq!(json["detail"], "checked docker.io/library/nginx");
+
+        result.explanation = format!("could not check: {message}");
+        assert_eq!(
+            serde_json::to_value(ContainerView::of(result)).unwrap()["detail"],
+            Value::Null
+        );
     }
 
     #[test]

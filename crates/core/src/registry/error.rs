@@ -3,7 +3,13 @@
 use std::time::Duration;
 
 use crate::credentials::{CredentialError, CredentialOrigin};
-use crate::error::{Coded, ErrorKind};
+use crate::error::{Coded, ErrorKind, Remedy};
+
+fn login(registry: &str) -> Remedy {
+    Remedy::Login {
+        registry: registry.to_string(),
+    }
+}
 
 /// Everything that can go wrong talking to a registry, in words a user can act on. Never holds a
 /// secret.
@@ -14,14 +20,18 @@ pub enum RegistryError {
     #[error("registry {registry} did not answer within {}s", timeout.as_secs())]
     Timeout { registry: String, timeout: Duration },
     #[error(
-        "registry {registry} refused the credentials for user {user} ({origin}); run `tidewatch login {registry}`"
+        "registry {registry} refused the credentials for user {user} ({origin}); {}",
+        login(registry)
     )]
     AuthRefused {
         registry: String,
         user: String,
         origin: CredentialOrigin,
     },
-    #[error("registry {registry} requires credentials to read {repository} (or the repository does not exist); run `tidewatch login {registry}`")]
+    #[error(
+        "registry {registry} requires credentials to read {repository} (or the repository does not exist); {}",
+        login(registry)
+    )]
     AuthRequired { registry: String, repository: String },
     #[error(
         "registry {registry} accepted user {user} ({origin}) but denied access to {repository} (or it does not exist)"
