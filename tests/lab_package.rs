@@ -29,16 +29,22 @@ fn run(program: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("run {program}: {e}"))
 }
 
-/// The package `cargo xtask bundle` built.
+/// The package `cargo xtask bundle` built last: release (`bundle`) or debug (`bundle --debug`, what
+/// `cargo xtask test` builds).
 fn built_package() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/bundle/deb");
-    let newest = std::fs::read_dir(&dir)
-        .unwrap_or_else(|_| panic!("no {}: run `cargo xtask bundle` first", dir.display()))
-        .flatten()
-        .map(|e| e.path())
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let newest = ["release", "debug"]
+        .iter()
+        .filter_map(|profile| std::fs::read_dir(target.join(profile).join("bundle/deb")).ok())
+        .flat_map(|dir| dir.flatten().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "deb"))
         .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok());
-    newest.unwrap_or_else(|| panic!("no .deb in {}: run `cargo xtask bundle` first", dir.display()))
+    newest.unwrap_or_else(|| {
+        panic!(
+            "no .deb under {}/{{release,debug}}/bundle/deb: run `cargo xtask bundle` first",
+            target.display()
+        )
+    })
 }
 
 /// Installs the package for the test's duration and purges it afterwards, pass or fail.

@@ -19,22 +19,46 @@ const ICON_SIZES: &[u32] = &[16, 24, 32, 48, 64, 128, 256, 512];
 /// Where the generated files go; tauri.conf.json's `bundle.linux.deb.files` names them.
 const ASSETS: &str = "target/bundle-assets";
 
-pub fn run(root: &Path) -> Result<PathBuf> {
+/// Which build the package holds. Users get `Release`; `cargo xtask test` packages the debug
+/// build it has already compiled (what the package test checks is the packaging, and a release
+/// build would add about ten minutes to every CI run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Release,
+    Debug,
+}
+
+impl Profile {
+    fn dir(self) -> &'static str {
+        match self {
+            Profile::Release => "release",
+            Profile::Debug => "debug",
+        }
+    }
+}
+
+pub fn run(root: &Path, profile: Profile) -> Result<PathBuf> {
     setup::ensure_packages(setup::Purpose::Run)?;
     ensure_tauri_cli()?;
-    proc::run(
-        cargo()
-            .current_dir(root)
-            .args(["build", "--release", "--package", "tidewatch-cli"]),
-        "build the CLI (release)",
-    )?;
+    let mut build_cli = cargo();
+    build_cli
+        .current_dir(root)
+        .args(["build", "--package", "tidewatch-cli"]);
+    if profile == Profile::Release {
+        build_cli.arg("--release");
+    }
+    proc::run(&mut build_cli, &format!("build the CLI ({})", profile.dir()))?;
     let assets = root.join(ASSETS);
     if assets.exists() {
         std::fs::remove_dir_all(&assets).with_context(|| format!("clear {}", assets.display()))?;
     }
     std::fs::create_dir_all(&assets)?;
+    // tauri.conf.json installs target/bundle-assets/tidewatch as /usr/bin/tidewatch, whichever
+    // profile built it.
+    let cli = root.join("target").join(profile.dir()).join("tidewatch");
+    std::fs::copy(&cli, assets.join("tidewatch")).with_context(|| format!("copy {}", cli.display()))?;
     let icons = generate_icons(root, &assets)?;
-    write_cli_documents(root, &assets)?;
+    write_cli_documents(&assets)?;
 
     // Icons of every size for this build only: tauri.conf.json keeps the committed ones, which
     // the app embeds in every build.
@@ -44,21 +68,25 @@ pub fn run(root: &Path) -> Result<PathBuf> {
         &overlay,
         serde_json::to_string_pretty(&serde_json::json!({ "bundle": { "icon": icon_list } }))?,
     )?;
+    let mut build_app = cargo();
+    build_app
+        .current_dir(root)
+        .args(["tauri", "build", "--ci", "--bundles", "deb"]);
+    if profile == Profile::Debug {
+        build_app.arg("--debug");
+    }
     proc::run(
-        cargo()
-            .current_dir(root)
-            .args(["tauri", "build", "--ci", "--bundles", "deb", "--config"])
-            .arg(&overlay),
-        "build and bundle the app (release)",
+        build_app.arg("--config").arg(&overlay),
+        &format!("build and bundle the app ({})", profile.dir()),
     )?;
-    let deb = built_package(root)?;
+    let deb = built_package(root, profile)?;
     println!("xtask: built {}", deb.display());
     Ok(deb)
 }
 
-/// The newest `.deb` under target/release/bundle/deb.
-pub fn built_package(root: &Path) -> Result<PathBuf> {
-    let dir = root.join("target/release/bundle/deb");
+/// The newest `.deb` under target/<profile>/bundle/deb.
+pub fn built_package(root: &Path, profile: Profile) -> Result<PathBuf> {
+    let dir = root.join("target").join(profile.dir()).join("bundle/deb");
     let mut debs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&dir)
         .with_context(|| format!("read {}", dir.display()))?
         .flatten()
@@ -115,9 +143,9 @@ fn generate_icons(root: &Path, assets: &Path) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-/// The manual page and the completion scripts, as the release CLI prints them.
-fn write_cli_documents(root: &Path, assets: &Path) -> Result<()> {
-    let cli = root.join("target/release/tidewatch");
+/// The manual page and the completion scripts, as the packaged CLI prints them.
+fn write_cli_documents(assets: &Path) -> Result<()> {
+    let cli = assets.join("tidewatch");
     let print = |args: &[&str]| -> Result<Vec<u8>> {
         let output = Command::new(&cli)
             .args(args)

@@ -21,7 +21,8 @@ usage: cargo xtask <command>
   test             install what is missing, start the lab, run fmt, clippy and every test, stop the lab
   fuzz [--seconds N] [TARGET…]
                    run every fuzz target N seconds (default 60) with cargo-fuzz on nightly
-  bundle           build the Debian package (app and CLI) into target/release/bundle/deb
+  bundle [--debug] build the Debian package (app and CLI) into target/release/bundle/deb
+                   (--debug: of the debug build, into target/debug/bundle/deb, as the tests do)
   bench            measure checks on the lab with the release CLI; writes docs/benchmarks.md
   lab up           start the test lab and write target/lab/lab.env (then run single tests)
   lab down         stop everything `lab up` started
@@ -36,7 +37,8 @@ fn main() -> ExitCode {
         ["test", rest @ ..] => run_tests(rest),
         ["bench"] => bench::run(&workspace_root()),
         ["fuzz", rest @ ..] => fuzz::run(&workspace_root(), rest),
-        ["bundle"] => bundle::run(&workspace_root()).map(|_| ()),
+        ["bundle"] => bundle::run(&workspace_root(), bundle::Profile::Release).map(|_| ()),
+        ["bundle", "--debug"] => bundle::run(&workspace_root(), bundle::Profile::Debug).map(|_| ()),
         ["lab", "up"] => lab::up(&workspace_root()).map(|lab| {
             println!("lab is up; variables in {}", lab.env_file.display());
         }),
@@ -122,7 +124,7 @@ fn run_tests(extra: &[&str]) -> Result<()> {
         cargo().current_dir(&root).args(["test", "--workspace", "--no-run"]),
         "build the tests",
     )?;
-    bundle::run(&root)?;
+    bundle::run(&root, bundle::Profile::Debug)?;
 
     let interrupted = proc::install_interrupt_flag()?;
     let lab = lab::up(&root)?;
