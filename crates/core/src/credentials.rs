@@ -380,8 +380,6 @@ fn read_capped(pipe: Option<impl Read + Send + 'static>) -> std::sync::mpsc::Rec
     receiver
 }
 
-/// Docker's `config.json`: `auths`, `credHelpers`, `credsStore`.
-
 /// The containers auth files in the order Podman reads them: `$REGISTRY_AUTH_FILE` alone when
 /// set, else `$XDG_RUNTIME_DIR/containers/auth.json`, then `$XDG_CONFIG_HOME/containers/auth.json`
 /// (usually `~/.config/containers/auth.json`).
