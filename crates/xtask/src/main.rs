@@ -129,7 +129,11 @@ fn run_tests(extra: &[&str]) -> Result<()> {
     let interrupted = proc::install_interrupt_flag()?;
     let lab = lab::up(&root)?;
     let mut command = cargo();
-    command.current_dir(&root).args(["test", "--workspace"]).args(extra);
+    // Every test binary runs even after one fails: one CI run shows every failure.
+    command
+        .current_dir(&root)
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .args(extra);
     lab.apply_env(&mut command);
     let outcome = proc::run(&mut command, "run the tests");
     let teardown = lab.down_if_started();

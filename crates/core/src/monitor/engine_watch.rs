@@ -21,14 +21,14 @@ pub(super) fn watch_engines(monitor: &Monitor, config: &Config) -> Vec<tokio::ta
             let monitor = monitor.clone();
             tokio::spawn(async move {
                 let mut engine = watch(spec, Backoff::default());
-                let mut pending = false;
+                let (mut pending, mut news) = (false, false);
                 loop {
                     let next = if pending {
                         match tokio::time::timeout(EVENT_SETTLE, engine.next()).await {
                             Ok(next) => next,
                             Err(_) => {
-                                pending = false;
-                                monitor.engine_changed();
+                                monitor.engine_changed(news);
+                                (pending, news) = (false, false);
                                 continue;
                             }
                         }
@@ -36,7 +36,10 @@ pub(super) fn watch_engines(monitor: &Monitor, config: &Config) -> Vec<tokio::ta
                         engine.next().await
                     };
                     match next {
-                        Some(WatchEvent::Event(event)) if triggers_check(&event) => pending = true,
+                        Some(WatchEvent::Event(event)) if triggers_check(&event) => {
+                            pending = true;
+                            news |= is_news(&event, |image| monitor.judged_image(image));
+                        }
                         Some(_) => {}
                         None => break,
                     }
@@ -52,6 +55,16 @@ fn triggers_check(event: &EngineEvent) -> bool {
         event,
         EngineEvent::ContainerStarted { .. } | EngineEvent::ImagePulled { .. }
     )
+}
+
+/// Whether an event is news the user expects judged at once: a container started on an image the
+/// last report did not judge. Everything else waits for the monitor's event gap, so a container
+/// in a restart loop costs at most one check per gap (docs/reliability.md#the-app-and-the-store).
+fn is_news(event: &EngineEvent, judged: impl Fn(&str) -> bool) -> bool {
+    match event {
+        EngineEvent::ContainerStarted { image, .. } => !judged(image),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -70,5 +83,26 @@ mod tests {
             reference: "nginx:1".into()
         }));
         assert!(!triggers_check(&EngineEvent::ContainerDestroyed { id: "a".into() }));
+    }
+
+    #[test]
+    fn only_a_container_on_an_image_not_judged_yet_is_news() {
+        let started = |image: &str| EngineEvent::ContainerStarted {
+            id: "a".into(),
+            name: "web".into(),
+            image: image.into(),
+        };
+        let judged = |image: &str| image == "nginx:1.25.3";
+        assert!(is_news(&started("redis:7"), judged), "a new image is checked at once");
+        assert!(
+            !is_news(&started("nginx:1.25.3"), judged),
+            "a restart of a judged image waits for the gap"
+        );
+        assert!(!is_news(
+            &EngineEvent::ImagePulled {
+                reference: "redis:7".into()
+            },
+            judged
+        ));
     }
 }

@@ -65,6 +65,9 @@ struct Shared {
     check_requested: AtomicBool,
     /// A watched engine changed; a check runs when Pause and the event gap allow.
     event_requested: AtomicBool,
+    /// One of those changes is news (a container on an image the last report did not judge):
+    /// its check does not wait for the gap.
+    news_requested: AtomicBool,
     paused: AtomicBool,
     config_changed: AtomicBool,
 }
@@ -79,10 +82,20 @@ impl Monitor {
                 wake: Notify::new(),
                 check_requested: AtomicBool::new(true), // the first check runs at start
                 event_requested: AtomicBool::new(false),
+                news_requested: AtomicBool::new(false),
                 paused: AtomicBool::new(false),
                 config_changed: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Whether the last report judged a container running `image` (as the engine names it).
+    pub(crate) fn judged_image(&self, image: &str) -> bool {
+        let state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        state
+            .report
+            .as_ref()
+            .is_some_and(|report| report.containers.iter().any(|c| c.image == image))
     }
 
     pub fn state(&self) -> MonitorState {
@@ -96,10 +109,15 @@ impl Monitor {
     }
 
     /// A watched engine changed (a container started, an image was pulled). Unlike
-    /// [`Monitor::check_now`] this respects Pause and is rate-limited ([`event_check_delay`]).
-    pub(crate) fn engine_changed(&self) {
+    /// [`Monitor::check_now`] this respects Pause and is rate-limited ([`event_check_delay`]),
+    /// unless it is `news`: a container on an image the last report did not judge, which the user
+    /// expects to see judged now (a restart loop or a repeated `docker run` of a known image is not).
+    pub(crate) fn engine_changed(&self, news: bool) {
         if self.is_paused() {
             return;
+        }
+        if news {
+            self.shared.news_requested.store(true, Ordering::SeqCst);
         }
         self.shared.event_requested.store(true, Ordering::SeqCst);
         self.shared.wake.notify_one();
@@ -156,15 +174,20 @@ impl Monitor {
             // Engine events never bypass Pause, and trigger a check at most once per gap.
             if self.is_paused() {
                 self.shared.event_requested.store(false, Ordering::SeqCst);
+                self.shared.news_requested.store(false, Ordering::SeqCst);
             }
-            let event_wait = self
-                .shared
-                .event_requested
-                .load(Ordering::SeqCst)
-                .then(|| event_check_delay(last_check, Instant::now()));
+            let news = self.shared.news_requested.load(Ordering::SeqCst);
+            let event_wait = self.shared.event_requested.load(Ordering::SeqCst).then(|| {
+                if news {
+                    Duration::ZERO
+                } else {
+                    event_check_delay(last_check, Instant::now())
+                }
+            });
             let event_due = event_wait == Some(Duration::ZERO);
             if event_due {
                 self.shared.event_requested.store(false, Ordering::SeqCst);
+                self.shared.news_requested.store(false, Ordering::SeqCst);
             }
             if self.shared.config_changed.swap(false, Ordering::SeqCst) {
                 loaded = config_store.load();
@@ -286,11 +309,15 @@ mod tests {
     fn engine_events_while_paused_ask_for_no_check() {
         let monitor = monitor();
         monitor.set_paused(true);
-        monitor.engine_changed();
+        monitor.engine_changed(true);
         assert!(!monitor.shared.event_requested.load(Ordering::SeqCst));
+        assert!(!monitor.shared.news_requested.load(Ordering::SeqCst));
         monitor.set_paused(false);
-        monitor.engine_changed();
+        monitor.engine_changed(false);
         assert!(monitor.shared.event_requested.load(Ordering::SeqCst));
+        assert!(!monitor.shared.news_requested.load(Ordering::SeqCst));
+        monitor.engine_changed(true);
+        assert!(monitor.shared.news_requested.load(Ordering::SeqCst));
     }
 
     #[test]
