@@ -76,7 +76,9 @@ fn package_files(deb: &Path) -> Vec<PathBuf> {
         .lines()
         .filter(|line| !line.starts_with('d'))
         .filter_map(|line| line.split_whitespace().nth(5))
-        .map(|path| PathBuf::from(path.trim_start_matches('.')))
+        // Archive members may be written `./usr/…` or `usr/…` (the bundler's tar decides): both
+        // are installed at `/usr/…`.
+        .map(|path| Path::new("/").join(path.trim_start_matches('.').trim_start_matches('/')))
         .collect()
 }
 

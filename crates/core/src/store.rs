@@ -261,6 +261,12 @@ impl Store {
     }
 
     fn try_open(path: &Path) -> Result<Store, OpenFailure> {
+        let is_busy = |e: &rusqlite::Error| {
+            matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            )
+        };
         let other = |e: rusqlite::Error| {
             OpenFailure::Other(StoreError::Open {
                 path: path.to_path_buf(),
@@ -290,9 +296,19 @@ impl Store {
             conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))
                 .map_err(classify)?;
         }
-        // WAL lets the CLI read while the app writes.
-        conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0))
-            .map_err(classify)?;
+        // WAL lets the CLI read while the app writes. Switching a new database to it needs the
+        // write lock, and SQLite answers "locked" at once, without its busy handler, while another
+        // process is migrating the same new file: wait for it as the busy timeout would.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0)) {
+                Ok(_) => break,
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(classify(e)),
+            }
+        }
         for file in [path.to_path_buf(), sidecar(path, "-wal"), sidecar(path, "-shm")] {
             crate::private_files::restrict(&file).map_err(|e| {
                 OpenFailure::Other(StoreError::Open {
