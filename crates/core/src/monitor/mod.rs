@@ -1,12 +1,14 @@
 //! The monitor: the background service behind the desktop app. It runs checks when they are due
 //! ([`schedule`]), when asked, and when a watched engine changes ([`engine_watch`]); remembers
-//! which updates were announced ([`notifications`]); and keeps the state the window and the tray
-//! show ([`view`]). It knows nothing of Tauri: the shell turns its events into a tray icon,
+//! which updates were announced ([`notifications`]); applies the updates the window confirms or
+//! the automatic policy allows ([`updates`]); and keeps the state the window and the tray show
+//! ([`view`]). It knows nothing of Tauri: the shell turns its events into a tray icon,
 //! notifications and UI events.
 
 mod engine_watch;
 mod notifications;
 mod schedule;
+mod updates;
 mod view;
 
 use std::path::PathBuf;
@@ -21,9 +23,13 @@ use crate::config::{Config, ConfigStore};
 use crate::engine::engines_to_watch;
 use crate::error::ErrorInfo;
 use crate::store::Store;
+use crate::update::UpdateOutcome;
 
-pub use notifications::{announcements, escape_markup, Announcement, NewUpdate, CLICK_WAIT, SUMMARY_THRESHOLD};
-pub use view::{LinkRefused, MonitorState, Phase, TrayStatus};
+pub use notifications::{
+    announcements, escape_markup, outcome_notice, Announcement, NewUpdate, CLICK_WAIT, SUMMARY_THRESHOLD,
+};
+pub use updates::UpdateRequestError;
+pub use view::{ContainerKey, LinkRefused, MonitorState, Phase, TrayStatus, UpdateActivity};
 
 /// Least time between the end of one check and a check an engine event triggers: a container
 /// in a restart loop must not cost a registry check every minute (docs/reliability.md#the-app).
@@ -42,6 +48,9 @@ pub fn event_check_delay(last_check: Option<Instant>, now: Instant) -> Duration 
 pub trait MonitorEvents: Send + Sync + 'static {
     fn state_changed(&self, state: &MonitorState);
     fn new_updates(&self, updates: &[NewUpdate]);
+    /// An update or rollback the monitor ran has ended; `automatic` when the policy started it
+    /// (the user was not there to see it: worth a notification).
+    fn update_finished(&self, _outcome: &UpdateOutcome, _automatic: bool) {}
 }
 
 /// Files the monitor works with.
@@ -70,6 +79,7 @@ struct Shared {
     news_requested: AtomicBool,
     paused: AtomicBool,
     config_changed: AtomicBool,
+    updates: updates::Updates,
 }
 
 impl Monitor {
@@ -85,6 +95,7 @@ impl Monitor {
                 news_requested: AtomicBool::new(false),
                 paused: AtomicBool::new(false),
                 config_changed: AtomicBool::new(false),
+                updates: updates::Updates::default(),
             }),
         }
     }
@@ -139,6 +150,7 @@ impl Monitor {
 
     /// The settings were saved: reload them (new engines, registries, schedule) before the next check.
     pub fn config_changed(&self) {
+        self.shared.updates.config_changed();
         self.shared.config_changed.store(true, Ordering::SeqCst);
         self.shared.wake.notify_one();
     }
@@ -162,6 +174,8 @@ impl Monitor {
 
     /// The service loop; spawn it once on the async runtime. It never returns.
     pub async fn run(self) {
+        // Updates an earlier run left unfinished are settled before anything else touches engines.
+        self.recover().await;
         let mut config_store = ConfigStore::new(self.shared.paths.config.clone());
         let mut loaded = config_store.load();
         let mut checker: Option<Checker> = None;
@@ -254,9 +268,20 @@ impl Monitor {
             engines: inventory(&engines_to_watch(config, &[])).await,
             images: Vec::new(),
         };
+        let labels: updates::LabelsByContainer = request
+            .engines
+            .iter()
+            .flat_map(|e| {
+                let containers = e.containers.as_deref().unwrap_or_default();
+                containers
+                    .iter()
+                    .map(|c| ((e.name.clone(), c.name.clone()), c.labels.clone()))
+            })
+            .collect();
         let progress = |p: Progress| self.update(|s| s.progress = Some(p));
         let report = Arc::new(checker.check(request, &progress).await);
 
+        let rollbacks = self.read_rollbacks().await;
         let new_updates = match self.record(&report, config) {
             Ok(new_updates) => new_updates,
             Err(error) => {
@@ -269,10 +294,14 @@ impl Monitor {
             s.last_check_at = Some(report.checked_at);
             s.updates = report.summary.updates;
             s.report = Some(report.clone());
+            if let Some(rollbacks) = rollbacks {
+                s.rollbacks = Arc::new(rollbacks);
+            }
         });
         if !new_updates.is_empty() {
             self.shared.events.new_updates(&new_updates);
         }
+        self.apply_automatic(&report, &labels, config);
         report
     }
 

@@ -1,11 +1,13 @@
 //! Which updates are new enough to announce: each version is notified once, remembered in the
-//! store across restarts, and only for the kinds the configuration asks for.
+//! store across restarts, and only for the kinds the configuration asks for; and the words of the
+//! notification that says how an automatic update ended.
 
 use serde::Serialize;
 
 use crate::checker::{short_digest, CheckReport, ContainerResult, Status};
 use crate::config::Config;
 use crate::store::{NotifiedKey, Store, StoreError};
+use crate::update::{Action, OutcomeStatus, UpdateOutcome};
 use crate::version::UpdateKind;
 
 /// More new updates than this in one check get one summary notification instead of one each.
@@ -14,6 +16,8 @@ pub const SUMMARY_THRESHOLD: usize = 3;
 /// A newly found update, worth one notification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewUpdate {
+    /// The engine it runs on (the notification's Update action needs it with the ID).
+    pub engine: Option<String>,
     pub container_id: Option<String>,
     /// The container's display name (or its name).
     pub name: String,
@@ -33,6 +37,9 @@ pub struct Announcement {
     pub summary: String,
     pub body: String,
     pub container_id: Option<String>,
+    /// The container's engine when the notification offers "Update" (one new version of one
+    /// container): the action opens the window at that update's confirmation.
+    pub update_on: Option<String>,
 }
 
 /// The notifications for `updates`: one each, or one summary when there are more than
@@ -51,6 +58,7 @@ pub fn announcements(updates: &[NewUpdate]) -> Vec<Announcement> {
             summary: format!("{} updates available", updates.len()),
             body,
             container_id: None,
+            update_on: None,
         }];
     }
     updates
@@ -65,6 +73,7 @@ pub fn announcements(updates: &[NewUpdate]) -> Vec<Announcement> {
                 escape_markup(&update.image)
             ),
             container_id: update.container_id.clone(),
+            update_on: update.engine.clone().filter(|_| update.container_id.is_some()),
         })
         .collect()
 }
@@ -103,6 +112,7 @@ pub fn new_updates(store: &Store, report: &CheckReport, config: &Config) -> Resu
         let Some(key) = notified_key(result) else { continue };
         if store.mark_notified(&key)? {
             new_updates.push(NewUpdate {
+                engine: result.engine.clone(),
                 container_id: result.id.clone(),
                 name: result.title().to_string(),
                 image: result.image.clone(),
@@ -116,6 +126,40 @@ pub fn new_updates(store: &Store, report: &CheckReport, config: &Config) -> Resu
         }
     }
     Ok(new_updates)
+}
+
+/// The notification of an update the monitor applied by itself: what was applied, or what was
+/// rolled back and why (escaped like every announcement).
+pub fn outcome_notice(outcome: &UpdateOutcome) -> Announcement {
+    let name = escape_markup(&outcome.container);
+    let change = format!(
+        "{} → {}",
+        escape_markup(&outcome.image_before),
+        escape_markup(&outcome.image_after)
+    );
+    let why = outcome
+        .error
+        .as_ref()
+        .map(|e| escape_markup(&e.message))
+        .unwrap_or_default();
+    let (summary, body) = match (outcome.action, outcome.status) {
+        (Action::Update, OutcomeStatus::Updated) => (format!("Updated {name}"), change),
+        (Action::Rollback, OutcomeStatus::Updated) => (format!("Rolled back {name}"), change),
+        (_, OutcomeStatus::Unchanged) => (format!("{name} was already up to date"), why),
+        (_, OutcomeStatus::RolledBack) => (format!("The update of {name} was rolled back"), why),
+        (_, OutcomeStatus::Refused) => (format!("{name} was not updated"), why),
+        (_, OutcomeStatus::Failed) => (format!("The update of {name} failed; nothing changed"), why),
+        (_, OutcomeStatus::Interrupted) => (format!("The update of {name} was interrupted"), why),
+    };
+    Announcement {
+        summary,
+        body,
+        container_id: outcome
+            .container_id_after
+            .clone()
+            .or(outcome.container_id_before.clone()),
+        update_on: None,
+    }
 }
 
 /// A version is notified once: a tag update keys on the image and the new tag; a digest update
@@ -184,6 +228,23 @@ mod tests {
     }
 
     #[test]
+    fn an_automatic_update_says_what_was_applied_or_why_it_was_rolled_back() {
+        let mut outcome = UpdateOutcome::new("local", "web", Action::Update, "app:1.0", "app:1.1");
+        outcome.status = OutcomeStatus::Updated;
+        let notice = outcome_notice(&outcome);
+        assert_eq!(notice.summary, "Updated web");
+        assert_eq!(notice.body, "app:1.0 → app:1.1");
+        assert_eq!(notice.update_on, None, "nothing left to update");
+        let rolled_back = outcome.with_error(
+            OutcomeStatus::RolledBack,
+            crate::error::ErrorInfo::new("update_new_container_exited", "the new container exited with status 3"),
+        );
+        let notice = outcome_notice(&rolled_back);
+        assert_eq!(notice.summary, "The update of web was rolled back");
+        assert!(notice.body.contains("exited with status 3"), "{}", notice.body);
+    }
+
+    #[test]
     fn a_digest_update_is_keyed_by_tag_and_new_digest() {
         let update = Update {
             kind: UpdateKind::Digest,
@@ -198,6 +259,7 @@ mod tests {
     #[test]
     fn notification_text_from_labels_and_tags_is_escaped_for_markup() {
         let update = NewUpdate {
+            engine: Some("local".into()),
             container_id: Some("abc".into()),
             name: "<b>web</b> & <a href=\"https://evil.example\">click</a>".into(),
             image: "registry.example/app:1.0".into(),
@@ -213,8 +275,14 @@ mod tests {
         }
         assert!(text.contains("&lt;b&gt;web&lt;/b&gt; &amp;"), "{text}");
         assert_eq!(shown[0].container_id.as_deref(), Some("abc"));
+        assert_eq!(
+            shown[0].update_on.as_deref(),
+            Some("local"),
+            "one new version offers Update"
+        );
         let many = announcements(&vec![update; SUMMARY_THRESHOLD + 1]);
         assert_eq!(many.len(), 1);
+        assert_eq!(many[0].update_on, None, "a summary has no one update to start");
         assert!(!many[0].body.contains("<b>"), "{}", many[0].body);
         assert_eq!(
             escape_markup("a\u{7}b\nc"),

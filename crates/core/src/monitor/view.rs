@@ -1,6 +1,7 @@
 //! What the window and the tray show: the monitor's state as one typed view, serialized here and
 //! nowhere else, and the tray's status and words derived from it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -10,6 +11,25 @@ use serde::{Serialize, Serializer};
 use crate::checker::report::{ResultJson, SummaryJson};
 use crate::checker::{CheckReport, ContainerResult, Progress, Status};
 use crate::error::{ErrorInfo, Remedy};
+use crate::update::{Action, Recovery, UpdateOutcome, UpdateProgress};
+
+/// A container as the monitor's update bookkeeping knows it: (engine, container name). Names, not
+/// IDs: an update gives the container a new ID under the same name.
+pub type ContainerKey = (String, String);
+
+/// What a container's row shows about applying updates: one running (or waiting its turn), how
+/// the last one ended, whether the automatic-update policy started it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpdateActivity {
+    /// `update` or `rollback` while one runs or waits for the engine; `None` once it ended.
+    pub running: Option<Action>,
+    /// The current step (`queued` while another update of the same engine runs).
+    pub progress: Option<UpdateProgress>,
+    /// How the last update or rollback started from the app ended.
+    pub outcome: Option<UpdateOutcome>,
+    /// Started by the automatic-update policy rather than by the user.
+    pub automatic: bool,
+}
 
 /// What the service is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -45,6 +65,12 @@ pub struct MonitorState {
     pub report: Option<Arc<CheckReport>>,
     pub updates: u64,
     pub error: Option<ErrorInfo>,
+    /// Updates and rollbacks running, queued or finished since the app started.
+    pub activity: HashMap<ContainerKey, UpdateActivity>,
+    /// The containers whose last update can be rolled back → the container ID that update made.
+    pub rollbacks: Arc<HashMap<ContainerKey, String>>,
+    /// What crash recovery did at start (updates an earlier run left unfinished), to be said.
+    pub recovered: Vec<Recovery>,
 }
 
 impl Default for MonitorState {
@@ -58,6 +84,9 @@ impl Default for MonitorState {
             report: None,
             updates: 0,
             error: None,
+            activity: HashMap::new(),
+            rollbacks: Arc::default(),
+            recovered: Vec::new(),
         }
     }
 }
@@ -166,27 +195,50 @@ fn rfc3339_seconds(time: &Option<SystemTime>) -> Option<String> {
 
 impl Serialize for MonitorState {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut state = serializer.serialize_struct("AppState", 8)?;
+        let mut state = serializer.serialize_struct("AppState", 10)?;
         state.serialize_field("phase", &self.phase)?;
         state.serialize_field("tray", &self.tray)?;
         state.serialize_field("progress", &self.progress)?;
         state.serialize_field("last_check_at", &rfc3339_seconds(&self.last_check_at))?;
         state.serialize_field("next_check_at", &rfc3339_seconds(&self.next_check_at))?;
-        state.serialize_field("report", &self.report.as_deref().map(ReportView))?;
+        state.serialize_field("report", &self.report.as_deref().map(|r| ReportView(r, self)))?;
         state.serialize_field("updates", &self.updates)?;
         state.serialize_field("error", &self.error)?;
+        let mut activity: Vec<ActivityView<'_>> = self
+            .activity
+            .iter()
+            .map(|((engine, container), activity)| ActivityView {
+                engine,
+                container,
+                activity,
+            })
+            .collect();
+        activity.sort_by_key(|a| (a.engine, a.container));
+        state.serialize_field("activity", &activity)?;
+        state.serialize_field("recovered", &self.recovered)?;
         state.end()
     }
 }
 
+/// One container's update activity in the state's own list (a container an update lost, or one
+/// not in the last check, still shows how its update ended).
+#[derive(Serialize)]
+struct ActivityView<'a> {
+    engine: &'a str,
+    container: &'a str,
+    #[serde(flatten)]
+    activity: &'a UpdateActivity,
+}
+
 /// The report as the window shows it: the CLI's document, each container with what the window
 /// needs on top, so the window never parses a reference itself.
-struct ReportView<'a>(&'a CheckReport);
+struct ReportView<'a>(&'a CheckReport, &'a MonitorState);
 
 impl Serialize for ReportView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let report = self.0;
-        let containers: Vec<ContainerView<'_>> = report.containers.iter().map(ContainerView::of).collect();
+        let containers: Vec<ContainerView<'_>> =
+            report.containers.iter().map(|c| ContainerView::of(c, self.1)).collect();
         let mut state = serializer.serialize_struct("Report", 4)?;
         state.serialize_field(
             "checked_at",
@@ -215,6 +267,13 @@ struct ContainerView<'a> {
     problem: Option<Problem>,
     /// The explanation, without what `problem` already says; `None` when nothing is left.
     detail: Option<String>,
+    /// An update or rollback running, queued or finished for this container.
+    activity: Option<&'a UpdateActivity>,
+    /// Whether the Update action applies: an update is available and nothing runs for it.
+    can_update: bool,
+    /// Whether Roll back applies: Tidewatch's last update made the container that runs now, and
+    /// nothing runs for it.
+    can_roll_back: bool,
 }
 
 /// A failed check in the window's words: the window can log in itself, so it never tells the
@@ -258,7 +317,15 @@ fn detail(result: &ContainerResult) -> Option<String> {
 }
 
 impl<'a> ContainerView<'a> {
-    fn of(result: &'a ContainerResult) -> ContainerView<'a> {
+    fn of(result: &'a ContainerResult, state: &'a MonitorState) -> ContainerView<'a> {
+        let key = result.engine.clone().zip(result.name.clone());
+        let activity = key.as_ref().and_then(|k| state.activity.get(k));
+        let idle = activity.is_none_or(|a| a.running.is_none());
+        let can_roll_back = idle
+            && key
+                .as_ref()
+                .and_then(|k| state.rollbacks.get(k))
+                .is_some_and(|id| result.id.as_deref() == Some(id.as_str()));
         let remote_digest = match (result.status, &result.update) {
             (Status::UpdateAvailable, Some(update)) => update.digest.as_deref(),
             (Status::UpToDate, _) => result.local_digest.as_deref(),
@@ -273,6 +340,13 @@ impl<'a> ContainerView<'a> {
             registry: result.registry(),
             problem: result.error.as_ref().map(|error| Problem::of(error, result.registry())),
             detail: detail(result),
+            activity,
+            can_update: idle
+                && result.status == Status::UpdateAvailable
+                && key
+                    .as_ref()
+                    .is_some_and(|(_, name)| !crate::update::is_kept_aside(name)),
+            can_roll_back,
         }
     }
 }
@@ -336,7 +410,7 @@ mod tests {
         result.update = None;
         result.error = Some(ErrorInfo::new("auth_required", message));
         result.explanation = format!("checked docker.io/library/nginx; {message}");
-        let json = serde_json::to_value(ContainerView::of(result)).unwrap();
+        let json = serde_json::to_value(ContainerView::of(result, &MonitorState::default())).unwrap();
         assert_eq!(json["error"]["message"], message, "the document's fields are unchanged");
         let problem = &json["problem"];
         assert_eq!(problem["action"]["kind"], "login");
@@ -348,7 +422,7 @@ mod tests {
 
         result.explanation = format!("could not check: {message}");
         assert_eq!(
-            serde_json::to_value(ContainerView::of(result)).unwrap()["detail"],
+            serde_json::to_value(ContainerView::of(result, &MonitorState::default())).unwrap()["detail"],
             Value::Null
         );
     }
@@ -402,5 +476,46 @@ mod tests {
             assert_eq!(refused(&state, url), "invalid_url", "{url}");
         }
         assert_eq!(refused(&state, "not a url"), "invalid_url");
+    }
+
+    #[test]
+    fn a_row_offers_update_until_one_runs_and_roll_back_only_for_the_container_the_update_made() {
+        let mut state = state();
+        let report = crate::checker::report::tests::report();
+        let result = &report.containers[0];
+        let key: ContainerKey = (result.engine.clone().unwrap(), result.name.clone().unwrap());
+        let id = result.id.clone().unwrap();
+        state.report = Some(Arc::new(report));
+        let row = |state: &MonitorState| serde_json::to_value(state).unwrap()["report"]["containers"][0].clone();
+        assert_eq!(row(&state)["can_update"], true);
+        assert_eq!(row(&state)["can_roll_back"], false);
+        assert_eq!(row(&state)["activity"], serde_json::Value::Null);
+
+        state.rollbacks = Arc::new(HashMap::from([(key.clone(), "another-container".to_string())]));
+        assert_eq!(row(&state)["can_roll_back"], false, "someone recreated it since");
+        state.rollbacks = Arc::new(HashMap::from([(key.clone(), id)]));
+        assert_eq!(row(&state)["can_roll_back"], true);
+
+        state.activity.insert(
+            key.clone(),
+            UpdateActivity {
+                running: Some(Action::Update),
+                progress: Some(UpdateProgress {
+                    engine: key.0.clone(),
+                    container: key.1.clone(),
+                    phase: crate::update::Phase::Queued,
+                }),
+                outcome: None,
+                automatic: false,
+            },
+        );
+        let json = serde_json::to_value(&state).unwrap();
+        let row = &json["report"]["containers"][0];
+        assert_eq!(row["can_update"], false, "nothing starts twice");
+        assert_eq!(row["can_roll_back"], false);
+        assert_eq!(row["activity"]["running"], "update");
+        assert_eq!(row["activity"]["progress"]["phase"], "queued");
+        assert_eq!(json["activity"][0]["container"], key.1.as_str());
+        assert_eq!(json["activity"][0]["running"], "update");
     }
 }

@@ -269,6 +269,16 @@ async fn image_config(engine: &Engine, container: &ContainerInspectResponse) -> 
     }
 }
 
+/// What the name of an old container kept aside during a swap carries: `<name>-tidewatch-old-<unix time>`.
+const KEPT_ASIDE_MARK: &str = "-tidewatch-old-";
+
+/// Whether `name` is an old container an update keeps aside until its new one passes the gate:
+/// a check may see it meanwhile, but it is never updated itself.
+pub fn is_kept_aside(name: &str) -> bool {
+    name.rsplit_once(KEPT_ASIDE_MARK)
+        .is_some_and(|(base, stamp)| !base.is_empty() && !stamp.is_empty() && stamp.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The journal's record of one replacement before it starts.
 pub fn swap_record(replacement: &Replacement) -> SwapRecord {
     let old = &replacement.old;
@@ -279,7 +289,7 @@ pub fn swap_record(replacement: &Replacement) -> SwapRecord {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     SwapRecord {
-        temp_name: format!("{name}-tidewatch-old-{stamp}"),
+        temp_name: format!("{name}{KEPT_ASIDE_MARK}{stamp}"),
         name,
         old_id: id,
         was_running: old.state.as_ref().and_then(|s| s.running).unwrap_or(false),
@@ -467,4 +477,19 @@ async fn set_step(journal: &mut Journal, step: ComposeStep) -> Result<(), Update
         record.step = step;
     }
     journal.save(&format!("{name}: compose {step:?}")).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_kept_aside;
+
+    #[test]
+    fn only_a_name_an_update_gave_an_old_container_counts_as_kept_aside() {
+        assert!(is_kept_aside("web-tidewatch-old-1796257273"));
+        assert!(is_kept_aside("my-app-tidewatch-old-1"));
+        assert!(!is_kept_aside("web"));
+        assert!(!is_kept_aside("web-tidewatch-old-"));
+        assert!(!is_kept_aside("-tidewatch-old-17"));
+        assert!(!is_kept_aside("web-tidewatch-old-latest"));
+    }
 }

@@ -40,6 +40,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::store::{HistoryRow, Store};
 
+pub use apply::is_kept_aside;
 pub use changes::{ChangeReason, FieldChange};
 pub use error::UpdateError;
 pub use health::{GateFailure, GateSettings};
@@ -50,6 +51,7 @@ pub use preflight::{locate, Downtime, Method, UpdatePlan, RECHECK_AFTER};
 pub use progress::{Phase, ProgressFn, UpdateProgress};
 pub use recovery::{Recovery, RecoveryOutcome};
 pub use report::{PlannedUpdate, UpdateReport, UpdateSummary};
+pub use rollback::{rollback_point, rollback_points};
 pub use target::TargetImage;
 
 /// The one entry point for updates, shared by the CLI and the app. Cheap to share behind an `Arc`;

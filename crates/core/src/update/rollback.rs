@@ -130,14 +130,35 @@ async fn last_update(ctx: &Context<'_>, engine: &str, container: &str) -> Result
     })
     .await
     .map_err(|e| UpdateError::Journal { reason: e.to_string() })??;
-    let done = |row: &&HistoryRow| row.outcome == OutcomeStatus::Updated.as_str();
-    match rows.iter().find(done) {
-        Some(row) if row.action == Action::Update.as_str() => Ok(row.clone()),
-        _ => Err(UpdateError::NoRollback {
-            container: container.to_string(),
-            engine: engine.to_string(),
-        }),
+    rollback_point(&rows).cloned().ok_or_else(|| UpdateError::NoRollback {
+        container: container.to_string(),
+        engine: engine.to_string(),
+    })
+}
+
+/// The update a rollback of one container would undo, from that container's history (newest
+/// first): its newest change that went through, when that was an update (a rollback since leaves
+/// nothing further to go back to).
+pub fn rollback_point(rows: &[HistoryRow]) -> Option<&HistoryRow> {
+    rows.iter()
+        .find(|row| row.outcome == OutcomeStatus::Updated.as_str())
+        .filter(|row| row.action == Action::Update.as_str())
+}
+
+/// Every container that has an update to roll back, from the whole history: (engine, container
+/// name) → the ID of the container that update created (a rollback applies only while it runs).
+pub fn rollback_points(store: &Store) -> Result<HashMap<(String, String), String>, crate::store::StoreError> {
+    let mut by_container: HashMap<(String, String), Vec<HistoryRow>> = HashMap::new();
+    for row in store.update_history(None, 2000)? {
+        by_container
+            .entry((row.engine.clone(), row.container.clone()))
+            .or_default()
+            .push(row);
     }
+    Ok(by_container
+        .into_iter()
+        .filter_map(|(key, rows)| Some((key, rollback_point(&rows)?.container_id_after.clone()?)))
+        .collect())
 }
 
 /// A compose service's rollback: the update's edit of the image line undone (other edits since are
