@@ -14,6 +14,9 @@ const COMMANDS: &[&str] = &[
     "set_autostart",
     "set_start_hidden",
     "open_release_notes",
+    "plan_update",
+    "start_update",
+    "roll_back",
 ];
 
 fn main() {

@@ -2,6 +2,7 @@
 import { el, $ } from "./dom.js";
 import { badge } from "./list.js";
 import { KIND_LABEL, shortDigest, containerTitle } from "./format.js";
+import { progressText, outcomeText } from "./updates.js";
 
 /** A digest shown short and monospaced, the full value in the tooltip and selectable on copy. */
 function digest(value) {
@@ -20,7 +21,8 @@ function text(value, mono = false) {
 
 export class DetailPanel {
   /**
-   * @param {{openReleaseNotes: (url: string) => Promise<void>, logIn: (registry: string) => void}} actions
+   * @param {{openReleaseNotes: (url: string) => Promise<void>, logIn: (registry: string) => void,
+   *   update: (container: object) => void, rollBack: (container: object) => void}} actions
    */
   constructor(actions) {
     this.actions = actions;
@@ -42,6 +44,8 @@ export class DetailPanel {
       if (!button) return;
       if (button.dataset.action === "release-notes") this.releaseNotes(button);
       if (button.dataset.action === "login") this.actions.logIn(button.dataset.registry);
+      if (button.dataset.action === "update" && this.container) this.actions.update(this.container);
+      if (button.dataset.action === "roll-back" && this.container) this.actions.rollBack(this.container);
     });
   }
 
@@ -78,6 +82,7 @@ export class DetailPanel {
   }
 
   render(c) {
+    this.container = c;
     this.title.textContent = containerTitle(c);
     const parts = [];
     parts.push(el("div", { className: "detail-status" }, badge(c.status), c.name && c.name !== containerTitle(c) ? el("span", { className: "muted" }, c.name) : null));
@@ -87,8 +92,13 @@ export class DetailPanel {
       const target = c.update.kind === "digest"
         ? el("p", {}, "The tag ", el("code", {}, c.current_version ?? ""), " now points at a newer image.")
         : el("p", {}, el("code", {}, c.current_version ?? ""), " → ", el("code", { className: "new-tag" }, c.update.tag ?? ""));
-      parts.push(el("div", { className: "update-box" }, el("span", { className: `kind k-${c.update.kind}` }, `${label} update`), target));
+      const box = el("div", { className: "update-box" }, el("span", { className: `kind k-${c.update.kind}` }, `${label} update`), target);
+      if (c.can_update) {
+        box.append(el("button", { type: "button", className: "button primary", id: "detail-update", dataset: { action: "update" } }, "Update…"));
+      }
+      parts.push(box);
     }
+    parts.push(...this.activity(c));
 
     // The backend words a failed check for the window (never "run tidewatch …") and says what
     // it offers; `detail` is the explanation without the part the problem already says.
@@ -122,6 +132,28 @@ export class DetailPanel {
     );
     parts.push(dl);
     this.body.replaceChildren(...parts);
+  }
+
+  /** The update running for this container, or how the last one ended, and Roll back. */
+  activity(c) {
+    const a = c.activity;
+    const parts = [];
+    if (a?.running) {
+      parts.push(el("div", { className: "alert info update-progress", role: "status", dataset: { testid: "detail-update-progress" } }, progressText(a)));
+    } else if (a?.outcome) {
+      const o = a.outcome;
+      const good = o.status === "updated" || o.status === "unchanged";
+      const box = el("div", { className: `alert ${good ? "ok" : "error"}`, dataset: { testid: "detail-update-outcome" } },
+        el("strong", {}, a.automatic ? "Automatic update: " : ""), outcomeText(o));
+      if (o.logs?.length) {
+        box.append(el("details", {}, el("summary", {}, "The new container's last output"), el("pre", { className: "logs" }, o.logs.join("\n"))));
+      }
+      parts.push(box);
+    }
+    if (c.can_roll_back) {
+      parts.push(el("button", { type: "button", className: "button", id: "detail-roll-back", dataset: { action: "roll-back" } }, "Roll back the last update…"));
+    }
+    return parts;
   }
 
   async releaseNotes(button) {

@@ -1,6 +1,7 @@
 // The container table: rows grouped by engine, built once per report, filtered by toggling `hidden`.
 // One delegated listener per event type serves every row, so 1,000 containers stay cheap.
 import { el } from "./dom.js";
+import { activityLine } from "./updates.js";
 import {
   STATUS_LABEL, STATUS_ICON, STATUS_ORDER, KINDS, KIND_LABEL, containerTitle, plural,
 } from "./format.js";
@@ -54,12 +55,14 @@ function buildRow(c) {
   if (c.status === "unknown" && c.problem) {
     nameCell.append(el("span", { className: "sub error-text" }, c.problem.message));
   }
+  const activity = activityLine(c);
+  if (activity) nameCell.append(activity);
   return el(
     "tr",
     {
       className: "row",
       tabIndex: -1,
-      dataset: { testid: "container-row", containerId: c.id ?? c.image, status: c.status },
+      dataset: { testid: "container-row", containerId: c.id ?? c.image, name: c.name ?? "", status: c.status, updating: c.activity?.running ? "true" : "false" },
     },
     el("td", { className: "col-status" }, badge(c.status)),
     nameCell,
@@ -147,6 +150,34 @@ export class ContainerList {
     if (focusedId && this.byId.has(focusedId)) this.focus(this.byId.get(focusedId).row);
   }
 
+  /**
+   * Takes the rows' update activity from a state whose report is the same check (progress ticks):
+   * only the activity line of a row whose activity changed is replaced. Returns the ids changed.
+   */
+  updateActivity(report) {
+    const changed = [];
+    for (const c of report?.containers ?? []) {
+      const item = this.byId.get(c.id ?? c.image);
+      if (!item) continue;
+      const before = `${JSON.stringify(item.c.activity)}|${item.c.can_update}|${item.c.can_roll_back}`;
+      const after = `${JSON.stringify(c.activity)}|${c.can_update}|${c.can_roll_back}`;
+      item.c = c;
+      if (before === after) continue;
+      changed.push(item.row.dataset.containerId);
+      const nameCell = item.row.querySelector("td.name");
+      nameCell.querySelector(".update-activity")?.remove();
+      const line = activityLine(c);
+      if (line) nameCell.append(line);
+      item.row.dataset.updating = c.activity?.running ? "true" : "false";
+    }
+    return changed;
+  }
+
+  /** The visible rows' containers that can be updated now ("Update all"). */
+  updatable() {
+    return this.items.filter((i) => !i.row.hidden && i.c.can_update).map((i) => i.c);
+  }
+
   /** Applies search + filters by toggling `hidden`; returns how many rows are visible. */
   filter({ query = "", status = "", engine = "", kind = "" }) {
     const q = query.trim().toLowerCase();
@@ -226,6 +257,12 @@ export class ContainerList {
 
   container(id) {
     return this.byId.get(id)?.c ?? null;
+  }
+
+  /** The row id of the container named `name` on `engine` (an update gives it a new ID). */
+  idOf(engine, name) {
+    if (!name) return null;
+    return this.items.find((i) => i.c.name === name && i.c.engine === engine)?.row.dataset.containerId ?? null;
   }
 
   row(id) {

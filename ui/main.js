@@ -8,6 +8,7 @@ import { DetailPanel } from "./detail.js";
 import { banners, emptyState, noMatches } from "./notices.js";
 import { Settings } from "./settings.js";
 import { LoginDialog } from "./login.js";
+import { UpdateFlow } from "./updates.js";
 
 let state = null;
 let bannerKey = null;
@@ -19,7 +20,10 @@ const actions = {
   openSettings: (section, prefill) => showSettings(section, prefill),
   openReleaseNotes: (url) => call("open_release_notes", { url }),
   logIn: (registry) => login.open(registry),
+  update: (c) => updates.update(c.engine, c.id, c.name),
+  rollBack: (c) => updates.rollBack(c),
 };
+const updates = new UpdateFlow(render, showCommandError);
 
 const header = new Header(actions);
 const list = new ContainerList($("containers"), openDetail);
@@ -62,14 +66,22 @@ function render(next) {
   const rebuilt = list.setReport(state.report);
   // A check after the login has finished: its result speaks for itself.
   if (loggedIn && state.phase !== "checking" && rebuilt) loggedIn = null;
-  const key = `${state.phase}|${JSON.stringify(state.error)}|${list.signature}|${loggedIn}`;
+  const active = rebuilt ? [] : list.updateActivity(state.report);
+  const key = `${state.phase}|${JSON.stringify(state.error)}|${JSON.stringify(state.recovered)}|${list.signature}|${loggedIn}`;
   if (key !== bannerKey || rebuilt) {
     bannerKey = key;
     $("banners").replaceChildren(...banners(state, actions, loggedIn));
   }
   if (rebuilt) {
     fillEngineFilter(state.report);
-    if (detail.isOpen) detail.refresh(list.container(detail.id), list.row(detail.id));
+    if (detail.isOpen) {
+      // An update recreates the container under a new ID: the panel follows it by name.
+      const id = list.container(detail.id) ? detail.id : list.idOf(detail.container?.engine, detail.container?.name);
+      if (id) detail.id = id;
+      detail.refresh(list.container(id), list.row(id));
+    }
+  } else if (detail.isOpen && active.includes(detail.id)) {
+    detail.refresh(list.container(detail.id), list.row(detail.id));
   }
   applyFilters();
   if (rebuilt && pendingFocus) focusContainer(pendingFocus);
@@ -109,7 +121,13 @@ function applyFilters() {
   emptyBox.hidden = visible !== 0;
   if (visible === 0 && !emptyBox.querySelector(".no-matches")) emptyBox.replaceChildren(noMatches(clearFilters));
   $("summary").textContent = summary(state.report, visible);
+  const updatable = list.updatable();
+  const all = $("update-all");
+  all.hidden = updatable.length < 2;
+  all.textContent = `Update all (${updatable.length})`;
 }
+
+$("update-all").addEventListener("click", () => updates.updateAll(list.updatable()));
 
 function summary(report, visible) {
   const s = report.summary ?? {};
@@ -141,7 +159,8 @@ search.addEventListener("input", () => {
 for (const f of Object.values(filters)) f.addEventListener("change", applyFilters);
 
 document.addEventListener("keydown", (e) => {
-  if (e.key !== "Escape" || e.defaultPrevented) return;
+  // Escape in the confirmation closes only the confirmation (the dialog does that itself).
+  if (e.key !== "Escape" || e.defaultPrevented || $("confirm").open) return;
   if (detail.isOpen) detail.close();
   else if (!$("settings-view").hidden && !e.target.closest?.("input, select")) showList();
   else if (e.target === search && search.value) clearFilters();
@@ -178,6 +197,11 @@ function focusContainer(id) {
   list.open(row);
 }
 on("focus-container", ({ id }) => focusContainer(id));
+// From a notification's "Update": the same confirmation as the detail panel's button.
+on("confirm-update", ({ engine, id }) => {
+  focusContainer(id);
+  updates.update(engine, id, list.container(id)?.name);
+});
 // From the tray's "N updates available".
 on("show-updates", () => {
   showList();

@@ -2,6 +2,9 @@
 import { el } from "./dom.js";
 import { plural } from "./format.js";
 
+// Recovery happens once, at start: once read, its banner stays away.
+let dismissedRecovery = false;
+
 /**
  * @param {object} state AppState
  * @param {{checkNow, setPaused, openSettings, logIn}} actions
@@ -30,6 +33,22 @@ export function banners(state, actions, loggedIn = null) {
       buttons.push(button("Open Settings", () => actions.openSettings("settings-title")));
     }
     out.push(banner("error", "The last check failed.", state.error.message, { buttons }));
+  }
+  if (state.recovered?.length && !dismissedRecovery) {
+    const pending = state.recovered.some((r) => r.outcome === "pending");
+    const b = banner(
+      pending ? "warn" : "info",
+      "Tidewatch settled updates an earlier run left unfinished.",
+      pending ? "Some wait until their engine answers again; nothing is lost." : "Your containers run as before.",
+      {
+        details: [el("ul", { className: "engine-errors", dataset: { testid: "recovered" } }, state.recovered.map((r) => el("li", {}, r.message)))],
+        buttons: [button("Dismiss", () => {
+          dismissedRecovery = true;
+          b.remove();
+        })],
+      },
+    );
+    out.push(b);
   }
   if (!report) return out;
 

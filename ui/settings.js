@@ -107,6 +107,8 @@ export class Settings {
     $("sched-jitter").value = blank(config.schedule?.jitter);
     $("tags-include").value = listText(config.tags?.include);
     $("tags-exclude").value = listText(config.tags?.exclude);
+    $("updates-auto").value = config.updates?.auto ?? "off";
+    $("updates-health-timeout").value = blank(config.updates?.health_timeout);
     const n = config.notifications ?? {};
     $("notify-enabled").checked = n.enabled ?? true;
     const kinds = new Set(n.kinds ?? KINDS);
@@ -182,6 +184,11 @@ export class Settings {
       ...base.tags,
       include: sameShape(base.tags?.include, $("tags-include").value),
       exclude: sameShape(base.tags?.exclude, $("tags-exclude").value),
+    };
+    base.updates = {
+      ...base.updates,
+      auto: $("updates-auto").value,
+      health_timeout: $("updates-health-timeout").value.trim() || "2m",
     };
     base.notifications = {
       ...base.notifications,
@@ -280,7 +287,7 @@ export class Settings {
    * mark that field too, so the message and the place line up. Unknown shapes mark nothing.
    */
   markFieldFromMessage(message) {
-    const scalar = { "schedule.interval": "sched-interval", "schedule.jitter": "sched-jitter", "tags.include": "tags-include", "tags.exclude": "tags-exclude" };
+    const scalar = { "updates.health_timeout": "updates-health-timeout", "schedule.interval": "sched-interval", "schedule.jitter": "sched-jitter", "tags.include": "tags-include", "tags.exclude": "tags-exclude" };
     for (const [key, id] of Object.entries(scalar)) {
       if (message.includes(key)) $(id).setAttribute("aria-invalid", "true");
     }

@@ -12,6 +12,7 @@ use tidewatch_core::explain::Explanation;
 use tidewatch_core::monitor::{MonitorPaths, MonitorState};
 use tidewatch_core::registries_conf::ContainersMirrors;
 use tidewatch_core::store::SavedLogin;
+use tidewatch_core::update::UpdatePlan;
 use tidewatch_core::{engine, explain, login};
 
 use crate::context::AppContext;
@@ -233,4 +234,36 @@ pub fn open_release_notes<R: Runtime>(
         .open_url(link.as_str(), None::<&str>)
         .map_err(|e| ShellError::OpenFailed(e.to_string()))?;
     Ok(())
+}
+
+/// What updating `container` (an ID or name) on `engine` would do: the confirmation's content.
+#[tauri::command]
+pub async fn plan_update(
+    context: State<'_, AppContext>,
+    engine: String,
+    container: String,
+) -> CommandResult<UpdatePlan> {
+    Ok(context.monitor.plan_update(&engine, &container).await?)
+}
+
+/// Applies the confirmed plan of `container` (the plan's container ID); progress follows in the state.
+#[tauri::command]
+pub async fn start_update(
+    context: State<'_, AppContext>,
+    engine: String,
+    container: String,
+) -> CommandResult<MonitorState> {
+    context.monitor.start_update(&engine, &container).await?;
+    Ok(context.monitor.state())
+}
+
+/// Rolls back the last update of `container` (an ID or name); progress follows in the state.
+#[tauri::command]
+pub async fn roll_back(
+    context: State<'_, AppContext>,
+    engine: String,
+    container: String,
+) -> CommandResult<MonitorState> {
+    context.monitor.start_rollback(&engine, &container).await?;
+    Ok(context.monitor.state())
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tauri::{Emitter, Manager, WindowEvent};
 use tauri_plugin_autostart::MacosLauncher;
 use tidewatch_core::monitor::{Monitor, MonitorEvents, MonitorState, NewUpdate};
+use tidewatch_core::update::UpdateOutcome;
 
 pub use context::AppContext;
 
@@ -40,6 +41,9 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
             commands::set_autostart,
             commands::set_start_hidden,
             commands::open_release_notes,
+            commands::plan_update,
+            commands::start_update,
+            commands::roll_back,
         ])
 }
 
@@ -56,6 +60,13 @@ impl<R: tauri::Runtime> MonitorEvents for ShellEvents<R> {
 
     fn new_updates(&self, updates: &[NewUpdate]) {
         notifications::announce(&self.app, updates);
+    }
+
+    fn update_finished(&self, outcome: &UpdateOutcome, automatic: bool) {
+        // The user watched the ones they started in the window; the automatic ones are said.
+        if automatic {
+            notifications::announce_outcome(&self.app, outcome);
+        }
     }
 }
 

@@ -1,10 +1,12 @@
 //! Native notifications (notify-rust, the desktop's notification server over D-Bus): what the
-//! core's `announcements` say, text already escaped for markup. Clicking one opens the window at
-//! that container where the server supports actions; the wait for that click ends after
-//! `CLICK_WAIT`, so no notification holds a task forever.
+//! core's `announcements` and `outcome_notice` say, text already escaped for markup. Clicking one
+//! opens the window at that container where the server supports actions; a new version's
+//! "Update" action opens the window at that update's confirmation. The wait for a click ends
+//! after `CLICK_WAIT`, so no notification holds a task forever.
 
 use tauri::{AppHandle, Emitter, Runtime};
-use tidewatch_core::monitor::{announcements, Announcement, NewUpdate, CLICK_WAIT};
+use tidewatch_core::monitor::{announcements, outcome_notice, Announcement, NewUpdate, CLICK_WAIT};
+use tidewatch_core::update::UpdateOutcome;
 
 use crate::tray::show_main_window;
 
@@ -12,6 +14,11 @@ pub fn announce<R: Runtime>(app: &AppHandle<R>, updates: &[NewUpdate]) {
     for announcement in announcements(updates) {
         show(app, announcement);
     }
+}
+
+/// What an automatic update did: applied, or rolled back and why.
+pub fn announce_outcome<R: Runtime>(app: &AppHandle<R>, outcome: &UpdateOutcome) {
+    show(app, outcome_notice(outcome));
 }
 
 fn show<R: Runtime>(app: &AppHandle<R>, announcement: Announcement) {
@@ -24,16 +31,29 @@ fn show<R: Runtime>(app: &AppHandle<R>, announcement: Announcement) {
             .body(&announcement.body)
             .icon("software-update-available");
         notification.action("default", "Open");
+        // "Update" opens the window at the confirmation rather than updating from here: it
+        // shows what a notification cannot (what is recreated, the downtime) before anything
+        // is touched (docs/updates.md#in-the-app).
+        if announcement.update_on.is_some() {
+            notification.action("update", "Update");
+        }
         match notification.show_async().await {
             Ok(handle) => {
                 #[cfg(all(unix, not(target_os = "macos")))]
                 {
                     let waited = tokio::time::timeout(
                         CLICK_WAIT,
-                        handle.wait_for_action_async(|response| {
-                            if matches!(response, notify_rust::NotificationResponse::Default) {
+                        handle.wait_for_action_async(|response| match response {
+                            notify_rust::NotificationResponse::Default => {
                                 open_at(&app, announcement.container_id.as_deref());
                             }
+                            notify_rust::NotificationResponse::Action(action) if action == "update" => {
+                                if let (Some(engine), Some(id)) = (&announcement.update_on, &announcement.container_id)
+                                {
+                                    confirm_update(&app, engine, id);
+                                }
+                            }
+                            _ => {}
                         }),
                     )
                     .await;
@@ -60,4 +80,13 @@ fn open_at<R: Runtime>(app: &AppHandle<R>, container_id: Option<&str>) {
             let _ = app.emit("show-updates", ());
         }
     }
+}
+
+/// The notification's "Update": the window, at that update's confirmation.
+fn confirm_update<R: Runtime>(app: &AppHandle<R>, engine: &str, container_id: &str) {
+    show_main_window(app);
+    let _ = app.emit(
+        "confirm-update",
+        serde_json::json!({ "engine": engine, "id": container_id }),
+    );
 }
