@@ -5,9 +5,11 @@
 mod webdriver;
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
+use tidewatch_core::engine::model::ContainerCreateBody;
 use tidewatch_core::engine::{Engine, EngineSpec};
 use tidewatch_lab::{containers, Lab};
 use webdriver::{start_driver, Session};
@@ -95,6 +97,7 @@ fn app_home(lab: &Lab) -> tempfile::TempDir {
 
 #[tokio::test]
 async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
+    let _turn = ONE_APP_AT_A_TIME.lock().await;
     tidewatch_core::init_crypto();
     let lab = Lab::require();
     let engine = Engine::connect_with(&EngineSpec::new("lab", lab.docker_host()))
@@ -371,4 +374,344 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
     for id in [update_id, current_id, local_id, late_id, private_id] {
         containers::remove_container(engine.docker(), &id).await;
     }
+}
+
+/// Starts a container from `image` as a user would (the image's own command and healthcheck).
+async fn run_user_container(engine: &Engine, image: &str, name: &str) -> String {
+    containers::remove_container(engine.docker(), name).await;
+    containers::pull(engine.docker(), image, None).await;
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        labels: Some(std::collections::HashMap::from([(
+            containers::LAB_LABEL.to_string(),
+            "1".to_string(),
+        )])),
+        ..Default::default()
+    };
+    let id = engine.create_container(name, body).await.expect("create the container");
+    engine.start_container(&id).await.expect("start the container");
+    id
+}
+
+/// The latest notification whose Notify call contains `needle`: its ID (dbusmock's notification
+/// template numbers them 1, 2, … in the order of its log) and the call as logged (a body's
+/// newline continues it on the next lines, up to the actions and hints).
+fn latest_notification(lab: &Lab, needle: &str) -> Option<(u32, String)> {
+    let log = std::fs::read_to_string(lab.var("TIDEWATCH_LAB_NOTIFY_LOG")).expect("read the dbusmock log");
+    let calls: Vec<&str> = log.split('\n').fold(Vec::new(), |mut calls, line| {
+        if line.contains(" Notify ") {
+            calls.push(line);
+        } else if let Some(last) = calls.last_mut() {
+            // Keep the continuation with its call: find its span in `log`.
+            let start = last.as_ptr() as usize - log.as_ptr() as usize;
+            let end = line.as_ptr() as usize - log.as_ptr() as usize + line.len();
+            *last = &log[start..end];
+        }
+        calls
+    });
+    let at = calls.iter().rposition(|c| c.contains(needle))?;
+    Some((u32::try_from(at + 1).ok()?, calls[at].to_string()))
+}
+
+/// What a person clicking a notification's action does, through the mock server: it emits
+/// `ActionInvoked(id, action)` as a real notification server would.
+fn invoke_notification_action(lab: &Lab, id: u32, action: &str) {
+    let status = Command::new("gdbus")
+        .args([
+            "call",
+            "--session",
+            "--dest",
+            "org.freedesktop.Notifications",
+            "--object-path",
+            "/org/freedesktop/Notifications",
+            "--method",
+            "org.freedesktop.DBus.Mock.EmitSignal",
+            "org.freedesktop.Notifications",
+            "ActionInvoked",
+            "us",
+            &format!("[<uint32 {id}>, <'{action}'>]"),
+        ])
+        .env("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("run gdbus (package libglib2.0-bin)");
+    assert!(status.success(), "dbusmock did not emit ActionInvoked");
+}
+
+fn row_named(name: &str) -> String {
+    format!("[data-testid=container-row][data-name=\"{name}\"]")
+}
+
+impl Session<'_> {
+    /// The text content of every element matching `css` (WebDriver's element text is only what
+    /// is visible on screen; a row's second line may be clipped by its cell).
+    async fn contents(&self, css: &str) -> Vec<String> {
+        let value = self
+            .command(
+                reqwest::Method::POST,
+                "execute/sync",
+                Some(json!({
+                    "script": "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent);",
+                    "args": [css],
+                })),
+            )
+            .await;
+        value
+            .as_array()
+            .map(|all| all.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    }
+
+    async fn wait_for_content(&self, css: &str, needle: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let texts = self.contents(css).await;
+            if texts.iter().any(|t| t.contains(needle)) {
+                return texts;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {css} containing {needle:?} appeared; saw {texts:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until the row of the container named `name` has the status `status`.
+    async fn wait_for_status(&self, name: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let seen = self.attributes(&row_named(name), "data-status").await;
+            if seen.iter().any(|s| s == status) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not turn {status}; rows say {seen:?}, activity {:?}",
+                self.texts(&format!("{} [data-testid=update-activity]", row_named(name)))
+                    .await
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Update from the detail panel: open the row, press Update…, read the confirmation.
+    async fn confirm_update_from_detail(&self, name: &str, new_version: &str) -> Vec<String> {
+        self.click(&format!("{} td:nth-child(2)", row_named(name))).await;
+        self.click("#detail-update").await;
+        self.wait_for_text("#confirm[open] [data-testid=update-plan]", new_version)
+            .await
+    }
+}
+
+/// Removes every container whose name starts with `prefix` (kept-aside old ones included) and
+/// the volumes they mount (an update mounts a once-anonymous volume by name).
+async fn remove_test_containers(engine: &Engine, prefix: &str) {
+    for summary in engine.container_summaries().await.unwrap_or_default() {
+        let ours = summary
+            .names
+            .unwrap_or_default()
+            .iter()
+            .any(|n| n.trim_start_matches('/').starts_with(prefix));
+        if !ours {
+            continue;
+        }
+        let id = summary.id.unwrap_or_default();
+        let volumes: Vec<String> = match engine.find_container(&id).await {
+            Ok(Some(inspect)) => inspect
+                .mounts
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|m| m.name)
+                .collect(),
+            _ => Vec::new(),
+        };
+        containers::remove_container(engine.docker(), &id).await;
+        for volume in volumes {
+            containers::remove_volume(engine.docker(), &volume).await;
+        }
+    }
+}
+
+/// GUI tests share one display, one session bus and the single-instance lock: one at a time.
+static ONE_APP_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test]
+async fn update_from_the_detail_panel_or_a_notification_confirms_shows_progress_and_turns_the_row_up_to_date() {
+    let _turn = ONE_APP_AT_A_TIME.lock().await;
+    tidewatch_core::init_crypto();
+    let lab = Lab::require();
+    let engine = Engine::connect_with(&EngineSpec::new("lab", lab.docker_host()))
+        .await
+        .expect("connect to the lab engine");
+    let open = lab.open_registry();
+    let service = format!("{open}/{}", tidewatch_lab::FIXTURE_SERVICE);
+    let plain = format!("{open}/{}", tidewatch_lab::FIXTURE_PLAIN);
+    remove_test_containers(&engine, "gui-update-").await;
+    run_user_container(&engine, &format!("{service}:1.0.0"), "gui-update-service").await;
+    run_user_container(&engine, &format!("{plain}:1.0.0"), "gui-update-notified").await;
+    let home = app_home(&lab);
+    let driver = start_driver(&lab, home.path(), false);
+    let session = Session::start(&driver).await;
+    session.settled_state(None).await;
+
+    // From the detail panel: the confirmation says old → new, what is recreated, the downtime.
+    let plan = session
+        .confirm_update_from_detail("gui-update-service", "1.1.0")
+        .await
+        .join(" ");
+    assert!(plan.contains("1.0.0 → 1.1.0"), "{plan}");
+    assert!(plan.contains("recreated with the same configuration"), "{plan}");
+    assert!(plan.contains("Downtime") && plan.contains("healthcheck"), "{plan}");
+    screenshot(&lab, "update-confirm-light.png");
+    session.click("#confirm-ok").await;
+    session.wait_for_status("gui-update-service", "up_to_date").await;
+    let result = session
+        .wait_for_content(
+            &format!("{} [data-testid=update-activity]", row_named("gui-update-service")),
+            "Updated to",
+        )
+        .await;
+    assert!(result.iter().any(|t| t.contains(":1.1.0")), "{result:?}");
+    session.wait_for_text("#detail", "Roll back").await;
+    let inspect = engine.inspect_container("gui-update-service").await.expect("inspect");
+    assert_eq!(
+        inspect.config.and_then(|c| c.image).as_deref(),
+        Some(format!("{service}:1.1.0").as_str())
+    );
+
+    // Roll back, from the detail panel that followed the container to its new ID.
+    session.click("#detail-roll-back").await;
+    session
+        .wait_for_text("#confirm[open]", "Roll back gui-update-service?")
+        .await;
+    session.click("#confirm-ok").await;
+    session
+        .wait_for_content(
+            &format!("{} [data-testid=update-activity]", row_named("gui-update-service")),
+            "Rolled back to",
+        )
+        .await;
+    session.wait_for_status("gui-update-service", "update_available").await;
+    let inspect = engine.inspect_container("gui-update-service").await.expect("inspect");
+    assert_eq!(
+        inspect.config.and_then(|c| c.image).as_deref(),
+        Some(format!("{service}:1.0.0").as_str())
+    );
+
+    // From the notification: its Update action opens the same confirmation in the window.
+    let (id, notified) =
+        latest_notification(&lab, "Update for gui-update-notified").expect("a notification for the new version");
+    assert!(
+        notified.contains(r#""default", "Open", "update", "Update""#),
+        "it offers Update beside Open: {notified}"
+    );
+    session.click("#detail-close").await;
+    invoke_notification_action(&lab, id, "update");
+    session
+        .wait_for_text("#confirm[open] [data-testid=update-plan]", "1.0.1")
+        .await;
+    session.click("#confirm-ok").await;
+    // Without a healthcheck the gate is 10 s of steady running: the row says so meanwhile.
+    session
+        .wait_for_content(
+            &format!("{} [data-testid=update-activity]", row_named("gui-update-notified")),
+            "keeps running",
+        )
+        .await;
+    screenshot(&lab, "update-progress-light.png");
+    // Done once the gate has passed (a check during the gate already sees the new image run).
+    session
+        .wait_for_content(
+            &format!("{} [data-testid=update-activity]", row_named("gui-update-notified")),
+            "Updated to",
+        )
+        .await;
+    session.wait_for_status("gui-update-notified", "up_to_date").await;
+
+    // "Update all" updates the rows the search shows, one at a time on the engine: the second
+    // waits its turn, and its row says so.
+    run_user_container(&engine, &format!("{plain}:1.0.0"), "gui-update-all-a").await;
+    run_user_container(&engine, &format!("{plain}:1.0.0"), "gui-update-all-b").await;
+    session.click("#check-now").await;
+    session.wait_for_status("gui-update-all-a", "update_available").await;
+    session.wait_for_status("gui-update-all-b", "update_available").await;
+    session.type_into("#search", "gui-update-all").await;
+    session.wait_for_content("#update-all", "Update all (2)").await;
+    session.click("#update-all").await;
+    let plans = session
+        .wait_for_content("#confirm[open]", "gui-update-all-b")
+        .await
+        .join(" ");
+    assert!(
+        plans.contains("Update 2 containers?") && plans.contains("gui-update-all-a"),
+        "{plans}"
+    );
+    session.click("#confirm-ok").await;
+    session
+        .wait_for_content("[data-testid=update-activity]", "Queued: waiting for another update")
+        .await;
+    for name in ["gui-update-all-a", "gui-update-all-b"] {
+        session
+            .wait_for_content(
+                &format!("{} [data-testid=update-activity]", row_named(name)),
+                "Updated to",
+            )
+            .await;
+    }
+    session.end().await;
+    drop(driver);
+
+    // The confirmation and the progress in the dark theme; then an update cut short.
+    run_user_container(&engine, &format!("{plain}:1.0.0"), "gui-update-dark").await;
+    let driver = start_driver(&lab, home.path(), true);
+    let session = Session::start(&driver).await;
+    session.settled_state(None).await;
+    session.wait_for_status("gui-update-dark", "update_available").await;
+    session.confirm_update_from_detail("gui-update-dark", "1.0.1").await;
+    screenshot(&lab, "update-confirm-dark.png");
+    session.click("#confirm-ok").await;
+    session
+        .wait_for_content(
+            &format!("{} [data-testid=update-activity]", row_named("gui-update-dark")),
+            "keeps running",
+        )
+        .await;
+    screenshot(&lab, "update-progress-dark.png");
+    // The app dies in the middle of the health gate, its new container running and the old one
+    // kept aside …
+    session.end().await;
+    drop(driver);
+    assert_eq!(
+        engine
+            .inspect_container("gui-update-dark")
+            .await
+            .expect("inspect")
+            .config
+            .and_then(|c| c.image),
+        Some(format!("{plain}:1.0.1")),
+        "the app was stopped during the update's health gate"
+    );
+
+    // … and its next start gives the old container back, and says so in the window.
+    let driver = start_driver(&lab, home.path(), true);
+    let session = Session::start(&driver).await;
+    let said = session
+        .wait_for_content("[data-testid=recovered]", "gui-update-dark")
+        .await
+        .join(" ");
+    assert!(said.contains("restored"), "{said}");
+    let restored = engine.inspect_container("gui-update-dark").await.expect("inspect");
+    assert_eq!(
+        restored.config.and_then(|c| c.image),
+        Some(format!("{plain}:1.0.0")),
+        "the old container runs under its name again"
+    );
+    assert_eq!(restored.state.and_then(|s| s.running), Some(true));
+    session.settled_state(None).await;
+    screenshot(&lab, "update-recovered-dark.png");
+    session.end().await;
+    drop(driver);
+
+    remove_test_containers(&engine, "gui-update-").await;
 }

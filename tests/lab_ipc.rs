@@ -1,6 +1,7 @@
 //! Every command over real IPC (`tauri::test`'s mock runtime), success and error shapes: what the
 //! window receives. Registry and keyring calls go to the lab.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -8,8 +9,10 @@ use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, Moc
 use tauri::webview::InvokeRequest;
 use tauri::{Manager, WebviewWindow};
 use tidewatch_app::AppContext;
+use tidewatch_core::engine::model::ContainerCreateBody;
+use tidewatch_core::engine::{Engine, EngineSpec};
 use tidewatch_core::monitor::{Monitor, MonitorEvents, MonitorPaths, MonitorState, NewUpdate};
-use tidewatch_lab::Lab;
+use tidewatch_lab::{containers, Lab};
 
 struct Quiet;
 
@@ -398,4 +401,286 @@ fn release_notes_open_only_links_of_the_report() {
     let (code, message) =
         error_shape(invoke(&app, "open_release_notes", json!({"url": "https://evil.example/notes"})).unwrap_err_json());
     assert_eq!(code, "link_not_in_report", "{message}");
+}
+
+// ---- Applying updates (docs/updates.md#in-the-app) ----
+
+/// An app whose monitor runs (its first check starts at once) with the lab engine as `lab`.
+fn app_on_lab(lab: &Lab) -> TestApp {
+    // Its checks look credentials up in the lab's keyring (never the developer's session's).
+    std::env::set_var("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"));
+    let app = app();
+    std::fs::write(
+        app.home.path().join("config.toml"),
+        format!("[[engines]]\nname = \"lab\"\nhost = \"{}\"\n", lab.docker_host()),
+    )
+    .expect("write the config");
+    let context = app.window.state::<AppContext>();
+    tauri::async_runtime::spawn(context.monitor.clone().run());
+    app
+}
+
+/// Starts a container from `image` as the user would (no command override, so the image's own
+/// process and healthcheck run); returns its ID.
+fn run_container(lab: &Lab, image: &str, name: &str) -> String {
+    tauri::async_runtime::block_on(async {
+        tidewatch_core::init_crypto();
+        let engine = Engine::connect_with(&EngineSpec::new("lab", lab.docker_host()))
+            .await
+            .expect("connect to the lab engine");
+        containers::remove_container(engine.docker(), name).await;
+        containers::pull(engine.docker(), image, None).await;
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            labels: Some(HashMap::from([(containers::LAB_LABEL.to_string(), "1".to_string())])),
+            ..Default::default()
+        };
+        let id = engine.create_container(name, body).await.expect("create the container");
+        engine.start_container(&id).await.expect("start the container");
+        id
+    })
+}
+
+fn remove_container(lab: &Lab, name: &str) {
+    tauri::async_runtime::block_on(async {
+        let engine = Engine::connect_with(&EngineSpec::new("lab", lab.docker_host()))
+            .await
+            .expect("connect to the lab engine");
+        for summary in engine.container_summaries().await.unwrap_or_default() {
+            let ours = summary
+                .names
+                .unwrap_or_default()
+                .iter()
+                .any(|n| n.trim_start_matches('/').starts_with(name));
+            if ours {
+                containers::remove_container(engine.docker(), &summary.id.unwrap_or_default()).await;
+            }
+        }
+    })
+}
+
+fn image_of(lab: &Lab, name: &str) -> String {
+    tauri::async_runtime::block_on(async {
+        let engine = Engine::connect_with(&EngineSpec::new("lab", lab.docker_host()))
+            .await
+            .expect("connect to the lab engine");
+        let inspect = engine.inspect_container(name).await.expect("inspect the container");
+        inspect.config.and_then(|c| c.image).unwrap_or_default()
+    })
+}
+
+/// Polls the state until `found` returns something (at most `seconds`).
+fn wait_for<T>(app: &TestApp, seconds: u64, what: &str, found: impl Fn(&Value) -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        let state = invoke(app, "get_state", json!({})).expect("get_state");
+        if let Some(value) = found(&state) {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen; last state: {state}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// The container's row in the last check's report.
+fn row(state: &Value, name: &str) -> Option<Value> {
+    state["report"]["containers"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+}
+
+/// How the container's last update or rollback ended, once it has (from the state's own list,
+/// which also holds containers the last check did not see).
+fn ended(state: &Value, name: &str, action: &str) -> Option<Value> {
+    state["activity"]
+        .as_array()?
+        .iter()
+        .find(|a| a["container"] == name && a["running"].is_null() && a["outcome"]["action"] == action)
+        .map(|a| a["outcome"].clone())
+}
+
+#[test]
+fn an_update_is_planned_confirmed_applied_shown_in_the_row_and_rolled_back() {
+    let lab = Lab::require();
+    let name = format!("ipc-update-{}", std::process::id());
+    let old = format!("{}/{}:1.0.0", lab.open_registry(), tidewatch_lab::FIXTURE_SERVICE);
+    let id = run_container(&lab, &old, &name);
+    let app = app_on_lab(&lab);
+    let listed = wait_for(&app, 90, "a check listing the container", |s| {
+        row(s, &name).filter(|r| r["status"] == "update_available")
+    });
+    assert_eq!(listed["can_update"], true, "{listed}");
+    assert_eq!(listed["can_roll_back"], false, "{listed}");
+
+    let plan = invoke(&app, "plan_update", json!({"engine": "lab", "container": id})).unwrap();
+    assert_eq!(plan["container"], name.as_str(), "{plan}");
+    assert_eq!(plan["container_id"], id.as_str(), "{plan}");
+    assert_eq!(plan["current_version"], "1.0.0", "{plan}");
+    assert_eq!(plan["target"]["version"], "1.1.0", "{plan}");
+    assert_eq!(plan["method"], "recreate", "{plan}");
+    assert_eq!(plan["dependents"], json!([]), "{plan}");
+    assert_eq!(plan["downtime"]["healthcheck"], true, "{plan}");
+    assert!(plan["downtime"]["stop_timeout_s"].as_u64().is_some(), "{plan}");
+    assert_eq!(image_of(&lab, &name), old, "planning touches nothing");
+
+    let started = invoke(&app, "start_update", json!({"engine": "lab", "container": id})).unwrap();
+    let running = started["activity"]
+        .as_array()
+        .and_then(|all| all.iter().find(|a| a["container"] == name.as_str()).cloned())
+        .unwrap_or_else(|| panic!("the update shows at once: {started}"));
+    assert_eq!(running["running"], "update", "{running}");
+    let (code, message) =
+        error_shape(invoke(&app, "start_update", json!({"engine": "lab", "container": id})).unwrap_err_json());
+    assert_eq!(
+        code, "update_not_planned",
+        "a confirmation starts one update: {message}"
+    );
+
+    let outcome = wait_for(&app, 180, "the update's end", |s| ended(s, &name, "update"));
+    assert_eq!(outcome["status"], "updated", "{outcome}");
+    assert_eq!(
+        outcome["image_after"],
+        format!("{}/{}:1.1.0", lab.open_registry(), tidewatch_lab::FIXTURE_SERVICE)
+    );
+    assert_eq!(image_of(&lab, &name), outcome["image_after"].as_str().unwrap());
+    // The check that follows turns the row up to date, with Roll back offered.
+    let updated = wait_for(&app, 90, "the row turning up to date", |s| {
+        row(s, &name).filter(|r| r["status"] == "up_to_date" && r["can_roll_back"] == true)
+    });
+    assert_eq!(updated["activity"]["outcome"]["status"], "updated", "{updated}");
+    assert_eq!(updated["can_update"], false, "{updated}");
+
+    invoke(&app, "roll_back", json!({"engine": "lab", "container": name})).unwrap();
+    let rolled = wait_for(&app, 180, "the rollback's end", |s| ended(s, &name, "rollback"));
+    assert_eq!(rolled["status"], "updated", "{rolled}");
+    assert_eq!(image_of(&lab, &name), old, "the rollback runs the old version again");
+    wait_for(&app, 90, "the row showing the update again", |s| {
+        row(s, &name).filter(|r| r["status"] == "update_available" && r["can_roll_back"] == false)
+    });
+
+    // A second rollback has nothing to go back to: said in the row, nothing touched.
+    invoke(&app, "roll_back", json!({"engine": "lab", "container": name})).unwrap();
+    let refused = wait_for(&app, 60, "the second rollback's refusal", |s| {
+        ended(s, &name, "rollback").filter(|o| o["status"] != "updated")
+    });
+    assert_eq!(refused["status"], "refused", "{refused}");
+    assert_eq!(refused["error"]["code"], "update_no_rollback", "{refused}");
+    assert_eq!(image_of(&lab, &name), old);
+    remove_container(&lab, &name);
+}
+
+#[test]
+fn update_commands_refuse_unknown_containers_engines_and_unconfirmed_updates() {
+    let lab = Lab::require();
+    let app = app_on_lab(&lab);
+    let ask = |cmd: &str, engine: &str, container: &str| {
+        error_shape(invoke(&app, cmd, json!({"engine": engine, "container": container})).unwrap_err_json())
+    };
+    let (code, message) = ask("plan_update", "lab", "0123456789abcdef-no-such-container");
+    assert_eq!(code, "update_no_such_container", "{message}");
+    assert!(message.contains("0123456789abcdef-no-such-container"), "{message}");
+    let (code, message) = ask("plan_update", "nowhere", "web");
+    assert_eq!(code, "update_unknown_engine", "{message}");
+    assert!(message.contains("nowhere"), "{message}");
+    let (code, message) = ask("start_update", "lab", "0123456789abcdef");
+    assert_eq!(
+        code, "update_not_planned",
+        "nothing runs without a confirmed plan: {message}"
+    );
+    let (code, message) = ask("roll_back", "lab", "no-such-container-here");
+    assert_eq!(code, "update_no_such_container", "{message}");
+    let (code, _) = error_shape(invoke(&app, "plan_update", json!({"engine": "lab"})).unwrap_err_json());
+    assert_eq!(code, "invalid_arguments");
+
+    // An engine gone between the confirmation and the start: said, nothing started.
+    let name = format!("ipc-engine-gone-{}", std::process::id());
+    let id = run_container(
+        &lab,
+        &format!("{}/{}:1.0.0", lab.open_registry(), tidewatch_lab::FIXTURE_PLAIN),
+        &name,
+    );
+    invoke(&app, "plan_update", json!({"engine": "lab", "container": id})).unwrap();
+    std::fs::write(
+        app.home.path().join("config.toml"),
+        "[[engines]]\nname = \"lab\"\nhost = \"unix:///nonexistent/docker.sock\"\n",
+    )
+    .unwrap();
+    let (code, message) = ask("start_update", "lab", &id);
+    assert!(code.starts_with("engine_"), "{code}: {message}");
+    let state = invoke(&app, "get_state", json!({})).unwrap();
+    assert!(
+        !state["activity"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["container"] == name.as_str())),
+        "nothing started: {state}"
+    );
+    assert_eq!(
+        image_of(&lab, &name),
+        format!("{}/{}:1.0.0", lab.open_registry(), tidewatch_lab::FIXTURE_PLAIN)
+    );
+    remove_container(&lab, &name);
+
+    // An engine that does not answer is said as such, naming it.
+    std::fs::write(
+        app.home.path().join("config.toml"),
+        "[[engines]]\nname = \"gone\"\nhost = \"unix:///nonexistent/docker.sock\"\n",
+    )
+    .unwrap();
+    let (code, message) = ask("plan_update", "gone", "web");
+    assert!(code.starts_with("engine_"), "{code}: {message}");
+    assert!(message.contains("gone") || message.contains("nonexistent"), "{message}");
+}
+
+#[test]
+fn a_container_removed_between_confirmation_and_update_ends_with_nothing_changed_and_a_clean_journal() {
+    let lab = Lab::require();
+    let name = format!("ipc-removed-{}", std::process::id());
+    let id = run_container(
+        &lab,
+        &format!("{}/{}:1.0.0", lab.open_registry(), tidewatch_lab::FIXTURE_PLAIN),
+        &name,
+    );
+    let app = app_on_lab(&lab);
+    let plan = invoke(&app, "plan_update", json!({"engine": "lab", "container": name})).unwrap();
+    assert_eq!(plan["container_id"], id.as_str(), "{plan}");
+    remove_container(&lab, &name);
+
+    invoke(&app, "start_update", json!({"engine": "lab", "container": id})).unwrap();
+    let outcome = wait_for(&app, 90, "the update's end", |s| ended(s, &name, "update"));
+    assert_eq!(outcome["status"], "failed", "{outcome}");
+    let (code, message) = error_shape(outcome["error"].clone());
+    assert!(
+        code == "update_no_such_container" || code == "update_changed_since_plan",
+        "{code}: {message}"
+    );
+    let store = tidewatch_core::store::Store::open(&app.home.path().join("tidewatch.db")).expect("open the store");
+    assert_eq!(
+        store.journal_entries().expect("read the journal"),
+        vec![],
+        "nothing left to recover"
+    );
+}
+
+#[test]
+fn the_automatic_update_default_is_off_and_saved_from_settings() {
+    let app = app();
+    let settings = invoke(&app, "get_settings", json!({})).unwrap();
+    // The defaults (`off`, 2 minutes) are left out of the document, as out of the file.
+    assert_eq!(settings["config"]["updates"], Value::Null, "{settings}");
+    let mut config = settings["config"].clone();
+    config["updates"] = json!({"auto": "patch", "health_timeout": "2m"});
+    let saved = invoke(&app, "save_settings", json!({"config": config})).unwrap();
+    assert_eq!(saved["config"]["updates"]["auto"], "patch");
+    let text = std::fs::read_to_string(app.home.path().join("config.toml")).expect("config written");
+    assert!(text.contains("auto = \"patch\""), "{text}");
+
+    let mut bad = saved["config"].clone();
+    bad["updates"]["auto"] = json!("sometimes");
+    let (code, message) = error_shape(invoke(&app, "save_settings", json!({"config": bad})).unwrap_err_json());
+    assert_eq!(code, "invalid_arguments", "{message}");
 }

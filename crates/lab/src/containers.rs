@@ -67,3 +67,11 @@ pub async fn remove_container(docker: &Docker, id_or_name: &str) {
     let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
     let _ = docker.remove_container(id_or_name, Some(options)).await;
 }
+
+/// Removes a volume by name (an update mounts a once-anonymous volume by name, so removing its
+/// container no longer removes it); a missing one is fine.
+pub async fn remove_volume(docker: &Docker, name: &str) {
+    let _ = docker
+        .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+        .await;
+}

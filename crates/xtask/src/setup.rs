@@ -42,6 +42,8 @@ const TEST_PACKAGES: &[&str] = &[
     "gnome-keyring",
     "libsecret-tools",
     "python3-dbusmock",
+    // gdbus: the GUI test invokes a notification's action through dbusmock's EmitSignal.
+    "libglib2.0-bin",
     "busybox-static",
     "imagemagick",
     "openssl",
