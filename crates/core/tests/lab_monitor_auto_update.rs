@@ -17,6 +17,8 @@ use tidewatch_lab::{Lab, FIXTURE_CRASHES, FIXTURE_PLAIN, FIXTURE_SERVICE};
 #[derive(Default)]
 struct Recorder {
     finished: Mutex<Vec<(UpdateOutcome, bool)>>,
+    /// When the last outcome was told: the check the monitor asks for after it starts later.
+    last_told_at: Mutex<Option<SystemTime>>,
 }
 
 impl MonitorEvents for Recorder {
@@ -24,6 +26,7 @@ impl MonitorEvents for Recorder {
     fn new_updates(&self, _: &[NewUpdate]) {}
     fn update_finished(&self, outcome: &UpdateOutcome, automatic: bool) {
         self.finished.lock().unwrap().push((outcome.clone(), automatic));
+        *self.last_told_at.lock().unwrap() = Some(SystemTime::now());
     }
 }
 
@@ -135,8 +138,10 @@ async fn the_monitor_applies_only_the_updates_the_policy_allows_and_says_how_eac
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // … and a check after the last of them tries nothing more (not even the rolled-back one again).
-    let ended_at = SystemTime::now();
+    // … and the check the monitor asks for after the last of them tries nothing more (not even
+    // the rolled-back one again).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let ended_at = recorder.last_told_at.lock().unwrap().expect("an outcome was told");
     let deadline = Instant::now() + Duration::from_secs(120);
     while monitor.state().last_check_at.is_none_or(|at| at < ended_at)
         || monitor.state().phase == tidewatch_core::monitor::Phase::Checking
