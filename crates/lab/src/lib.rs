@@ -22,6 +22,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "TIDEWATCH_LAB_DOCKER_HOST",
         "the lab engine, e.g. unix:///tmp/tidewatch-lab-…/docker.sock",
     ),
+    (
+        "TIDEWATCH_LAB_SWARM_DOCKER_HOST",
+        "a single-node Swarm manager: the lab engine itself, or a second engine of the lab's when it reuses one",
+    ),
     ("TIDEWATCH_LAB_OPEN", "open registry (plain HTTP, anonymous), host:port"),
     ("TIDEWATCH_LAB_BASIC", "htpasswd (Basic auth) registry, host:port"),
     ("TIDEWATCH_LAB_BASIC_USER", "user the htpasswd registry accepts"),
@@ -195,6 +199,10 @@ impl Lab {
 
     pub fn docker_host(&self) -> &str {
         self.var("TIDEWATCH_LAB_DOCKER_HOST")
+    }
+    /// The single-node Swarm manager for the Swarm tests.
+    pub fn swarm_docker_host(&self) -> &str {
+        self.var("TIDEWATCH_LAB_SWARM_DOCKER_HOST")
     }
     pub fn open_registry(&self) -> &str {
         self.var("TIDEWATCH_LAB_OPEN")

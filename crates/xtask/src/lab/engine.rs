@@ -1,5 +1,7 @@
 //! The lab's Docker engine: an engine that already answers is reused; otherwise `dockerd` runs
-//! with its own data root, exec root and socket under the lab directory.
+//! with its own data root, exec root and socket under the lab directory. The Swarm tests get a
+//! single-node Swarm manager: the lab's own engine, or, when the lab reuses someone's engine, a
+//! second `dockerd` of the lab's, so nobody's engine is turned into a Swarm manager.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -7,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use super::Recorder;
 use crate::proc;
@@ -26,9 +28,15 @@ pub fn start(dir: &Path, recorder: &mut Recorder) -> Result<String> {
             }
         }
     }
+    start_own(dir, "dockerd", recorder)
+}
+
+/// Starts a `dockerd` of the lab's under `dir` (data root, exec root, socket, log).
+fn start_own(dir: &Path, name: &str, recorder: &mut Recorder) -> Result<String> {
     if crate::setup::which("dockerd").is_none() {
         bail!("no Docker engine answers and dockerd is not installed (package docker.io)");
     }
+    std::fs::create_dir_all(dir)?;
     let socket = dir.join("docker.sock");
     let log = dir.join("dockerd.log");
     let child = proc::spawn_daemon(
@@ -44,12 +52,41 @@ pub fn start(dir: &Path, recorder: &mut Recorder) -> Result<String> {
             // Leave the host's bridges and firewall alone. User-defined bridge networks (with static
             // IPs) and published ports (through the userland proxy) still work, which the update
             // tests rely on; only the default `bridge` network is missing.
+            // Swarm works with these flags too: its services need no bridge, and the tests
+            // publish no ports (Swarm's ingress would need iptables).
             .args(["--bridge=none", "--iptables=false", "--ip6tables=false"]),
         &log,
     )?;
-    recorder.record("dockerd", child.id())?;
-    proc::wait_until("dockerd", Duration::from_secs(60), Some(&log), || answers_ping(&socket))?;
+    recorder.record(name, child.id())?;
+    proc::wait_until(name, Duration::from_secs(60), Some(&log), || answers_ping(&socket))?;
     Ok(format!("unix://{}", socket.display()))
+}
+
+/// The engine the Swarm tests use, made a single-node Swarm manager: the lab's own engine, or a
+/// second one of the lab's when the lab reuses an engine that is not its own.
+pub fn start_swarm(dir: &Path, engine_host: &str, recorder: &mut Recorder) -> Result<String> {
+    let host = if recorder.state.reused_engine_host.is_some() {
+        start_own(&dir.join("swarm"), "dockerd-swarm", recorder)?
+    } else {
+        engine_host.to_string()
+    };
+    // Loopback only, on a port of its own (2377 may be another lab's). Swarm's gossip port (7946)
+    // cannot be moved; a second lab on this machine then logs that it is taken, which only
+    // overlay networks would need, and the tests use none.
+    let port = proc::free_port()?;
+    let output = Command::new("docker")
+        .args(["-H", &host, "swarm", "init", "--advertise-addr", "127.0.0.1"])
+        .arg("--listen-addr")
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .context("run `docker swarm init` (package docker.io)")?;
+    if !output.status.success() {
+        bail!(
+            "`docker swarm init` on the lab engine {host} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(host)
 }
 
 fn reusable_candidates() -> Vec<String> {

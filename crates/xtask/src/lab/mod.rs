@@ -159,6 +159,8 @@ fn start_everything(dir: &Path, recorder: &mut Recorder) -> Result<BTreeMap<Stri
 
     let engine_host = engine::start(dir, recorder)?;
     vars.insert("TIDEWATCH_LAB_DOCKER_HOST".into(), engine_host.clone());
+    let swarm_host = engine::start_swarm(dir, &engine_host, recorder)?;
+    vars.insert("TIDEWATCH_LAB_SWARM_DOCKER_HOST".into(), swarm_host);
 
     let registries = registries::start(dir, recorder)?;
     vars.extend(registries.vars());
@@ -183,7 +185,7 @@ pub fn down(root: &Path) -> Result<()> {
     // Reverse start order: the desktop services first, the engine (slowest to stop) last.
     for (name, pid) in state.processes.iter().rev() {
         if proc::alive(*pid) {
-            let grace = if name == "dockerd" {
+            let grace = if name.starts_with("dockerd") {
                 Duration::from_secs(20)
             } else {
                 Duration::from_secs(5)
