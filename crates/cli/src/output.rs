@@ -30,21 +30,32 @@ fn details(result: &ContainerResult) -> String {
     String::new()
 }
 
+/// An image reference with its digest shortened (`name:tag@sha256:0123456789ab`); the JSON
+/// document has it whole.
+fn short_image(image: &str) -> String {
+    match image.rsplit_once('@') {
+        Some((name, digest)) => format!("{name}@{}", short(digest)),
+        None => image.to_string(),
+    }
+}
+
 /// Prints the table (with `verbose`, each result's explanation under it), then the summary line.
 pub fn print_report(report: &CheckReport, style: Terminal, verbose: bool) {
-    let headers = ["CONTAINER", "IMAGE", "STATUS", "UPDATE / REASON"];
-    let rows: Vec<[String; 4]> = report
+    let headers = ["NAME", "KIND", "IMAGE", "STATUS", "UPDATE / REASON"];
+    const STATUS_COLUMN: usize = 3;
+    let rows: Vec<[String; 5]> = report
         .containers
         .iter()
         .map(|r| {
-            let container = match (&r.engine, &r.name) {
+            let name = match (&r.engine, &r.name) {
                 (Some(engine), Some(name)) if report.engines.len() > 1 => format!("{engine}/{name}"),
                 (_, Some(name)) => name.clone(),
                 _ => "-".to_string(),
             };
             [
-                container,
-                r.image.clone(),
+                name,
+                r.kind.as_str().to_string(),
+                short_image(&r.image),
                 status_label(r.status).0.to_string(),
                 details(r),
             ]
@@ -57,7 +68,7 @@ pub fn print_report(report: &CheckReport, style: Terminal, verbose: bool) {
         }
     }
     if rows.is_empty() {
-        println!("No containers to check.");
+        println!("No containers or services to check.");
     } else {
         let header: Vec<String> = headers.iter().zip(widths).map(|(h, w)| format!("{h:<w$}")).collect();
         println!("{}", style.paint("1", header.join("  ").trim_end()));
@@ -69,7 +80,7 @@ pub fn print_report(report: &CheckReport, style: Terminal, verbose: bool) {
                 .enumerate()
                 .map(|(i, (cell, w))| {
                     let padded = format!("{cell:<w$}");
-                    if i == 2 {
+                    if i == STATUS_COLUMN {
                         style.paint(color, &padded)
                     } else {
                         padded

@@ -421,17 +421,22 @@ fn image_checks_come_in_the_order_given_with_null_engine_fields() {
         assert_eq!(c["name"], Value::Null);
         assert_eq!(c["local_digest"], Value::Null);
         assert_eq!(c["platform"], "linux/arm64");
+        assert_eq!(c["kind"], "image");
+        assert_eq!(c["stack"], Value::Null);
     }
     assert_eq!(report["engines"], serde_json::json!([]), "--image alone uses no engine");
     let keys: Vec<&String> = containers[0].as_object().unwrap().keys().collect();
     let mut expected = vec![
         "engine",
+        "kind",
         "id",
         "name",
+        "stack",
         "image",
         "upstream",
         "via",
         "platform",
+        "platforms",
         "local_digest",
         "status",
         "update",

@@ -12,12 +12,14 @@ use tidewatch_core::config::Config;
 use tidewatch_core::engine::{EngineSpec, EngineTarget};
 use tidewatch_lab::Lab;
 
-/// The lab engine's containers whose names start with `prefix`, as one engine's inventory.
+/// The lab engine's containers (and services) whose names start with `prefix`, as one engine's
+/// inventory.
 async fn inventory(lab: &Lab, prefix: &str) -> EngineInventory {
     let target = EngineTarget::Spec(EngineSpec::new("lab", lab.docker_host()));
     let mut inventory = EngineInventory::collect(&target).await;
     let containers = inventory.containers.as_mut().expect("list the lab engine's containers");
     containers.retain(|c| c.name.starts_with(prefix));
+    inventory.workloads.retain(|w| w.name.starts_with(prefix));
     inventory
 }
 

@@ -258,3 +258,58 @@ async fn update_results_keep_the_recorded_fields_and_values() {
         + "\n";
     assert_golden("update-results.json", &actual);
 }
+
+#[tokio::test]
+async fn service_results_keep_the_recorded_fields_and_values() {
+    let lab = Lab::require();
+    let open = lab.open_registry();
+    let stack = unique("contract").replace('-', "");
+    let compose = format!(
+        r#"version: "3.8"
+services:
+  patch:
+    image: {open}/fixtures/app:1.25.3
+    networks: [outside]
+    deploy:
+      labels:
+        wud.display.name: "Patchy"
+  current:
+    image: {open}/fixtures/web:1.10.0
+    networks: [outside]
+networks:
+  outside:
+    external: true
+    name: host
+"#
+    );
+    let _stack = common::swarm::deploy_stack(&lab, &stack, &compose, &["patch", "current"]);
+    let pinned = format!("{stack}-pinned");
+    let digest = get_manifest(open, "fixtures/app", "1.25.4").await.digest;
+    let _pinned = common::swarm::create_service(&lab, &pinned, &format!("{open}/fixtures/app@{digest}"), &[]);
+
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .tidewatch(&lab)
+        .args(["check", "--json", "--engine", lab.swarm_docker_host()])
+        .output()
+        .expect("run tidewatch check");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report = json_of(&output);
+    let mut mine: Vec<Value> = report["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .filter(|c| c["name"].as_str().is_some_and(|n| n.starts_with(&stack)))
+        .cloned()
+        .collect();
+    assert_eq!(mine.len(), 3, "{report:#}");
+    let mut replacements = lab_replacements(&lab, "127.0.0.1:1");
+    replacements.push((stack.clone(), "<stack>"));
+    replacements.push((lab.swarm_docker_host().to_string(), "<engine>"));
+    for service in &mine {
+        replacements.push((service["id"].as_str().unwrap().to_string(), "<id>"));
+    }
+    mine.sort_by_key(|c| c["name"].as_str().unwrap_or_default().to_string());
+    let actual = normalize(&serde_json::to_string_pretty(&mine).unwrap(), &replacements);
+    assert_golden("check-services.json", &actual);
+}

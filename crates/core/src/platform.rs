@@ -72,6 +72,9 @@ fn normalize_architecture(arch: &str) -> (String, Option<String>) {
         "aarch64" => ("arm64".into(), None),
         "armhf" => ("arm".into(), Some("v7".into())),
         "armel" => ("arm".into(), Some("v6".into())),
+        // `uname -m` on 32-bit Arm, which Swarm nodes report as their architecture.
+        "armv7l" | "armv7" => ("arm".into(), Some("v7".into())),
+        "armv6l" | "armv6" => ("arm".into(), Some("v6".into())),
         other => (other.into(), None),
     }
 }
@@ -127,6 +130,8 @@ mod tests {
             ("linux/aarch64", "linux/arm64"),
             ("linux/arm", "linux/arm/v7"),
             ("linux/arm/v6", "linux/arm/v6"),
+            ("linux/armv7l", "linux/arm/v7"),
+            ("linux/armv6l", "linux/arm/v6"),
             ("Linux/AMD64", "linux/amd64"),
             ("windows/amd64", "windows/amd64"),
         ];

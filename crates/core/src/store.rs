@@ -124,6 +124,11 @@ const MIGRATIONS: &[&str] = &[
         finished_at         INTEGER NOT NULL
     );
     CREATE INDEX update_history_container ON update_history (engine, container, id);",
+    // 4: Swarm services beside containers: what a result is about, its stack, and every platform
+    // compared (comma-separated; a service's nodes can have several).
+    "ALTER TABLE container_results ADD COLUMN kind TEXT NOT NULL DEFAULT 'container';
+    ALTER TABLE container_results ADD COLUMN stack TEXT;
+    ALTER TABLE container_results ADD COLUMN platforms TEXT NOT NULL DEFAULT '';",
 ];
 
 /// How long to wait for the other process (the CLI while the app runs, or the reverse) to finish writing.
@@ -428,8 +433,9 @@ impl Store {
                 .prepare(
                     "INSERT INTO container_results (check_id, position, engine, container_id, container_name,
                         image, upstream, via, platform, local_digest, status, update_kind, update_tag,
-                        update_digest, explanation, error_code, error_message, checked_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                        update_digest, explanation, error_code, error_message, checked_at, kind, stack, platforms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+                        ?20, ?21)",
                 )
                 .map_err(failed)?;
             for (position, r) in results.iter().enumerate() {
@@ -453,6 +459,13 @@ impl Store {
                         r.error.as_ref().map(|e| e.code.as_str()),
                         r.error.as_ref().map(|e| e.message.as_str()),
                         to_millis(r.checked_at),
+                        r.kind.as_str(),
+                        r.stack,
+                        r.platforms
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(","),
                     ])
                     .map_err(failed)?;
             }
@@ -499,7 +512,7 @@ impl Store {
             .prepare(
                 "SELECT engine, container_id, container_name, image, upstream, via, platform, local_digest,
                     status, update_kind, update_tag, update_digest, explanation, error_code, error_message,
-                    checked_at
+                    checked_at, kind, stack, platforms
                  FROM container_results ORDER BY check_id, position",
             )
             .map_err(|e| self.query_error(e))?;
@@ -521,7 +534,17 @@ impl Store {
                     })
                     .transpose()?;
                 let error_code: Option<String> = row.get(13)?;
+                let kind: String = row.get(16)?;
                 Ok(ContainerResult {
+                    kind: crate::checker::Kind::parse(&kind).ok_or_else(|| unexpected_text(16, "kind", &kind))?,
+                    stack: row.get(17)?,
+                    platforms: row
+                        .get::<_, String>(18)?
+                        .split(',')
+                        .filter_map(|p| p.parse().ok())
+                        .collect(),
+                    replicas: None,
+                    rollout: None,
                     engine: row.get(0)?,
                     id: row.get(1)?,
                     name: row.get(2)?,
@@ -906,7 +929,7 @@ fn unclamp(value: i64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checker::{Status, Update, Via};
+    use crate::checker::{Kind, Status, Update, Via};
     use crate::error::ErrorInfo;
     use crate::version::UpdateKind;
     use rusqlite::OptionalExtension as _;
@@ -930,9 +953,14 @@ mod tests {
     fn results() -> Vec<ContainerResult> {
         vec![
             ContainerResult {
+                kind: Kind::Container,
                 engine: Some("local".into()),
                 id: Some("abc123".into()),
                 name: Some("web".into()),
+                stack: None,
+                platforms: vec!["linux/amd64".parse().unwrap()],
+                replicas: None,
+                rollout: None,
                 image: "docker.m.daocloud.io/library/nginx:1.25.3".into(),
                 upstream: Some("docker.io/library/nginx:1.25.3".parse().unwrap()),
                 via: Some(Via {
@@ -956,9 +984,14 @@ mod tests {
                 release_notes: None,
             },
             ContainerResult {
-                engine: None,
-                id: None,
-                name: None,
+                kind: Kind::Service,
+                engine: Some("swarm".into()),
+                id: Some("k2x9service".into()),
+                name: Some("shop_web".into()),
+                stack: Some("shop".into()),
+                platforms: vec!["linux/amd64".parse().unwrap(), "linux/arm64".parse().unwrap()],
+                replicas: None,
+                rollout: None,
                 image: "registry.invalid/app:1".into(),
                 upstream: Some("registry.invalid/app:1".parse().unwrap()),
                 via: None,

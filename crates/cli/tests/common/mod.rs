@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod swarm;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -104,12 +106,48 @@ pub async fn copy_image(
     to_repository: &str,
     to_tag: Option<&str>,
 ) {
-    let manifest = get_manifest(registry, from_repository, reference).await;
+    copy_image_as(registry, None, from_repository, reference, to_repository, to_tag).await
+}
+
+/// [`copy_image`] on a registry that wants `(user, password)` (Basic auth) for every request.
+pub async fn copy_image_as(
+    registry: &str,
+    basic: Option<(&str, &str)>,
+    from_repository: &str,
+    reference: &str,
+    to_repository: &str,
+    to_tag: Option<&str>,
+) {
+    let with_auth = |request: reqwest::RequestBuilder| match basic {
+        Some((user, password)) => request.basic_auth(user, Some(password)),
+        None => request,
+    };
+    let url = format!("http://{registry}/v2/{from_repository}/manifests/{reference}");
+    let response = with_auth(reqwest::Client::new().get(&url).header("Accept", MANIFEST_ACCEPT))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert!(response.status().is_success(), "GET {url}: {}", response.status());
+    let media_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    let bytes = response.bytes().await.unwrap().to_vec();
+    let manifest = RawManifest {
+        digest: digest_of(&bytes),
+        bytes,
+        media_type,
+    };
     let json: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap();
     if let Some(children) = json["manifests"].as_array() {
         for child in children {
             let digest = child["digest"].as_str().unwrap();
-            Box::pin(copy_image(registry, from_repository, digest, to_repository, None)).await;
+            Box::pin(copy_image_as(
+                registry,
+                basic,
+                from_repository,
+                digest,
+                to_repository,
+                None,
+            ))
+            .await;
         }
     } else {
         let mut blobs: Vec<&str> = vec![json["config"]["digest"].as_str().unwrap()];
@@ -123,7 +161,7 @@ pub async fn copy_image(
         for blob in blobs {
             let url =
                 format!("http://{registry}/v2/{to_repository}/blobs/uploads/?mount={blob}&from={from_repository}");
-            let response = reqwest::Client::new().post(&url).send().await.unwrap();
+            let response = with_auth(reqwest::Client::new().post(&url)).send().await.unwrap();
             assert_eq!(
                 response.status(),
                 201,
@@ -133,7 +171,14 @@ pub async fn copy_image(
         }
     }
     let target = to_tag.unwrap_or(&manifest.digest).to_string();
-    put_manifest(registry, to_repository, &target, &manifest.media_type, &manifest.bytes).await;
+    let url = format!("http://{registry}/v2/{to_repository}/manifests/{target}");
+    let response = with_auth(reqwest::Client::new().put(&url))
+        .header("Content-Type", &manifest.media_type)
+        .body(manifest.bytes.clone())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PUT {url}: {e}"));
+    assert!(response.status().is_success(), "PUT {url}: {}", response.status());
 }
 
 /// The sum of a lab registry's `registry_http_requests_total` counters.

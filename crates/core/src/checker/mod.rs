@@ -1,5 +1,5 @@
-//! The checker: containers (per engine) and `--image` references in, one verdict per container
-//! out (docs/check.md).
+//! The checker: containers and Swarm services (per engine) and `--image` references in, one
+//! verdict per container or service out (docs/check.md).
 //!
 //! The pipeline is one plain step per module: [`request`] lists what to check, [`plan`] turns each
 //! container into a subject (reference as created → normalized → mirror resolution → local digest
@@ -31,7 +31,7 @@ use crate::version::{TagFilter, TagFilterError};
 
 pub use report::{CheckReport, CheckSummary, EngineReport, EngineStatus};
 pub use request::{inventory, CheckRequest, EngineInventory, ImageTarget};
-pub use result::{short_digest, CheckFailure, ContainerResult, DeadlineScope, Status, Update, Via};
+pub use result::{short_digest, CheckFailure, ContainerResult, DeadlineScope, Kind, Status, Update, Via};
 
 /// Plan groups (distinct upstream images) in flight at once; each registry bounds its own share.
 const CONCURRENCY: usize = 16;
@@ -115,14 +115,21 @@ impl Checker {
             let resolver = self.mirror_resolver(&inventory.registry_mirrors).unwrap_or_default();
             match inventory.containers {
                 Ok(containers) => {
+                    // Services that cannot be listed leave the engine's containers checked, and say so.
                     engines.push(EngineReport {
                         name: inventory.name.clone(),
                         endpoint: inventory.endpoint.clone(),
-                        status: EngineStatus::Ok,
-                        error: None,
+                        status: match inventory.workloads_error {
+                            Some(_) => EngineStatus::Error,
+                            None => EngineStatus::Ok,
+                        },
+                        error: inventory.workloads_error.as_ref().map(ErrorInfo::of),
                     });
                     for container in containers {
                         planner.add_container(&inventory.name, container, &resolver, &self.tag_filter);
+                    }
+                    for workload in inventory.workloads {
+                        planner.add_workload(&inventory.name, workload, &resolver, &self.tag_filter);
                     }
                 }
                 Err(error) => engines.push(EngineReport {
@@ -210,6 +217,11 @@ impl Checker {
             containers,
             summary,
         }
+    }
+
+    /// The registry clients checks use (credentials, tokens), for asking a registry outside a check.
+    pub fn pool(&self) -> &RegistryPool {
+        &self.pool
     }
 
     fn mirror_resolver(&self, engine_mirrors: &[String]) -> Result<MirrorResolver, MirrorError> {

@@ -1,11 +1,11 @@
-//! The check plan: each container read into a subject (normalized reference, mirror resolution,
-//! local digest, label policy), verdicts that need no registry given at once, and the rest
-//! grouped by (upstream image, tag, platform, endpoints) so each group is asked once.
+//! The check plan: each container or service read into a subject (normalized reference, mirror
+//! resolution, local digest, label policy), verdicts that need no registry given at once, and the
+//! rest grouped by (upstream image, tag, platforms, first endpoint) so each group is asked once.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use super::result::{CheckFailure, ContainerResult, Status};
+use super::result::{CheckFailure, ContainerResult, Kind, Status};
 use super::ImageTarget;
 use crate::engine::ContainerImage;
 use crate::error::ErrorInfo;
@@ -13,6 +13,7 @@ use crate::labels::LabelPolicy;
 use crate::mirror::{Endpoint, MirrorResolver, Resolution};
 use crate::platform::Platform;
 use crate::reference::Reference;
+use crate::source::{Replicas, RolloutState, Workload};
 use crate::version::TagFilter;
 
 /// The digest the engine recorded for the image, and under which name it was pulled.
@@ -26,28 +27,41 @@ pub(super) struct LocalDigest {
 /// Who a result is about: the fields every result for one container (or image) shares.
 #[derive(Debug, Clone)]
 pub(super) struct Identity {
+    pub kind: Kind,
     pub engine: Option<String>,
     pub id: Option<String>,
     pub name: Option<String>,
-    /// The reference exactly as the container names it.
+    pub stack: Option<String>,
+    /// The reference exactly as the container (or service spec) names it.
     pub image: String,
-    pub platform: Platform,
+    /// The platforms to compare, never empty: a container's one, the nodes' of a service.
+    pub platforms: Vec<Platform>,
     /// What the labels ask (the default for `--image` checks): filters, display name, links.
     pub policy: LabelPolicy,
+    pub replicas: Option<Replicas>,
+    pub rollout: Option<RolloutState>,
 }
 
 impl Identity {
+    /// The platform a result names first.
+    pub fn platform(&self) -> Platform {
+        self.platforms.first().cloned().unwrap_or_else(Platform::host)
+    }
+
     /// A result with the identity's fields filled in; the verdict's fields are left to the caller,
     /// then [`Identity::finish`] adds what the labels say about it.
     pub fn result(&self, upstream: Option<Reference>, checked_at: SystemTime) -> ContainerResult {
         ContainerResult {
+            kind: self.kind,
             engine: self.engine.clone(),
             id: self.id.clone(),
             name: self.name.clone(),
+            stack: self.stack.clone(),
             image: self.image.clone(),
             upstream,
             via: None,
-            platform: Some(self.platform.clone()),
+            platform: Some(self.platform()),
+            platforms: self.platforms.clone(),
             local_digest: None,
             status: Status::Unknown,
             update: None,
@@ -56,6 +70,8 @@ impl Identity {
             checked_at,
             display_name: self.policy.display_name.clone(),
             release_notes: None,
+            replicas: self.replicas,
+            rollout: self.rollout.clone(),
         }
     }
 
@@ -101,7 +117,6 @@ impl Subject {
 pub(super) struct Group {
     /// The upstream reference with its tag (never a digest: pinned containers are not planned).
     pub upstream: Reference,
-    pub platform: Platform,
     /// Where to ask, in order (merged over the group's subjects).
     pub endpoints: Vec<Endpoint>,
     /// The config's `[tags]` filter.
@@ -278,14 +293,105 @@ impl Planner {
         self.plan(subject, resolution, config_filter);
     }
 
+    /// A Swarm service (or, later, another orchestrated workload). Its spec's image carries the
+    /// tag the user deployed and the digest resolved then (`name:tag@sha256:…`): that is not
+    /// pinned; the digest is what runs, the tag what is followed (docs/check.md#swarm-services).
+    /// Only a spec with a digest and no tag is pinned.
+    pub fn add_workload(
+        &mut self,
+        engine: &str,
+        workload: Workload,
+        resolver: &MirrorResolver,
+        config_filter: &TagFilter,
+    ) {
+        let policy = match LabelPolicy::from_labels(&workload.labels) {
+            Ok(policy) => policy,
+            Err(error) => {
+                let identity = workload_identity(engine, &workload, LabelPolicy::default());
+                let failure = CheckFailure::from(error);
+                self.immediate(
+                    &identity,
+                    Immediate {
+                        upstream: None,
+                        local_digest: None,
+                        status: Status::Unknown,
+                        explanation: failure.to_string(),
+                        error: Some(failure),
+                    },
+                );
+                return;
+            }
+        };
+        if !policy.is_enabled(true) {
+            return;
+        }
+        let identity = workload_identity(engine, &workload, policy);
+        let reference: Reference = match workload.image.parse() {
+            Ok(reference) => reference,
+            Err(error) => {
+                let failure = CheckFailure::from(error);
+                self.immediate(
+                    &identity,
+                    Immediate {
+                        upstream: None,
+                        local_digest: None,
+                        status: Status::Unknown,
+                        explanation: format!("could not check: {failure}"),
+                        error: Some(failure),
+                    },
+                );
+                return;
+            }
+        };
+        let followed = match (reference.tag(), reference.digest()) {
+            (Some(tag), Some(_)) => reference.with_tag(tag).unwrap_or_else(|_| reference.clone()),
+            (None, Some(digest)) => {
+                let upstream = with_tag(&resolver.resolve(&reference).upstream);
+                let explanation =
+                    format!("pinned by digest {digest}: what runs cannot change, so no update is looked for");
+                self.immediate(
+                    &identity,
+                    Immediate {
+                        upstream: Some(upstream),
+                        local_digest: Some(digest.to_string()),
+                        status: Status::Pinned,
+                        explanation,
+                        error: None,
+                    },
+                );
+                return;
+            }
+            _ => reference.clone(),
+        };
+        let resolution = resolver.resolve(&followed);
+        let local = workload.running_digest.as_ref().map(|digest| LocalDigest {
+            digest: digest.clone(),
+            // A digest is content-addressed: it is what the name the service pulls by serves.
+            source: followed.name(),
+        });
+        let subject = Subject {
+            position: self.slots.len(),
+            identity,
+            created_as: followed,
+            local,
+            repo_digests: Vec::new(),
+        };
+        self.slots.push(None);
+        self.plan(subject, resolution, config_filter);
+    }
+
     pub fn add_image(&mut self, image: ImageTarget, resolver: &MirrorResolver, config_filter: &TagFilter) {
         let identity = Identity {
+            kind: Kind::Image,
             engine: None,
             id: None,
             name: None,
+            stack: None,
             image: image.reference.clone(),
-            platform: image.platform,
+            platforms: vec![image.platform],
             policy: LabelPolicy::default(),
+            replicas: None,
+            rollout: None,
         };
         let reference: Reference = match image.reference.parse() {
             Ok(reference) => reference,
@@ -345,11 +451,11 @@ impl Planner {
         // merged, so a container created through a mirror's name and one created with the
         // upstream's share one request.
         let first = resolution.endpoints.first().map(Endpoint::name).unwrap_or_default();
-        let platform = subject.identity.platform.clone();
+        let platforms: Vec<String> = subject.identity.platforms.iter().map(ToString::to_string).collect();
         let key = (
             upstream.name(),
             upstream.tag_or_latest().to_string(),
-            platform.to_string(),
+            platforms.join(","),
             first,
         );
         match self.index.get(&key) {
@@ -366,7 +472,6 @@ impl Planner {
                 self.index.insert(key, self.groups.len());
                 self.groups.push(Group {
                     upstream,
-                    platform,
                     endpoints: resolution.endpoints,
                     config_filter: config_filter.clone(),
                     subjects: vec![subject],
@@ -387,12 +492,35 @@ impl Planner {
 
 fn container_identity(engine: &str, container: &ContainerImage, policy: LabelPolicy) -> Identity {
     Identity {
+        kind: Kind::Container,
         engine: Some(engine.to_string()),
         id: Some(container.id.clone()),
         name: Some(container.name.clone()),
+        stack: None,
         image: container.image.clone(),
-        platform: container.platform.clone().unwrap_or_else(Platform::host),
+        platforms: vec![container.platform.clone().unwrap_or_else(Platform::host)],
         policy,
+        replicas: None,
+        rollout: None,
+    }
+}
+
+fn workload_identity(engine: &str, workload: &Workload, policy: LabelPolicy) -> Identity {
+    let mut platforms = workload.platforms.clone();
+    if platforms.is_empty() {
+        platforms.push(Platform::host());
+    }
+    Identity {
+        kind: workload.kind.into(),
+        engine: Some(engine.to_string()),
+        id: Some(workload.id.clone()),
+        name: Some(workload.name.clone()),
+        stack: workload.stack.clone(),
+        image: workload.image.clone(),
+        platforms,
+        policy,
+        replicas: workload.replicas,
+        rollout: workload.rollout.clone(),
     }
 }
 
@@ -605,5 +733,160 @@ mod tests {
         assert_eq!(untagged.status, Status::Unknown);
         assert_eq!(untagged.error.as_ref().unwrap().code, "created_from_image_id");
         assert_eq!(plan.slots[2].as_ref().unwrap().status, Status::LocalOnly);
+    }
+
+    fn service(name: &str, image: &str, platforms: &[&str], labels: &[(&str, &str)]) -> Workload {
+        Workload {
+            kind: crate::source::WorkloadKind::Service,
+            id: format!("id-{name}"),
+            name: name.to_string(),
+            stack: Some("shop".into()),
+            image: image.to_string(),
+            running_digest: image.split_once('@').map(|(_, d)| d.to_string()),
+            platforms: platforms.iter().map(|p| p.parse().unwrap()).collect(),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            replicas: None,
+            rollout: None,
+        }
+    }
+
+    #[test]
+    fn a_service_deployed_by_tag_is_followed_by_its_tag_and_compared_by_its_digest() {
+        let mut planner = Planner::new(SystemTime::now());
+        let filter = TagFilter::default();
+        planner.add_workload(
+            "e",
+            service("web", &format!("registry.corp:5000/app:1@{OLD}"), &["linux/amd64"], &[]),
+            &resolver(),
+            &filter,
+        );
+        // Deployed through the mirror's name: the same upstream group as a container on the tag.
+        planner.add_workload(
+            "e",
+            service(
+                "cached",
+                &format!("mirror.corp:5000/app:1@{OLD}"),
+                &["linux/amd64"],
+                &[],
+            ),
+            &resolver(),
+            &filter,
+        );
+        planner.add_container(
+            "e",
+            container(
+                "c",
+                "registry.corp:5000/app:1",
+                &[format!("registry.corp:5000/app@{OLD}")],
+                &[],
+            ),
+            &resolver(),
+            &filter,
+        );
+        let plan = planner.finish();
+        assert!(
+            plan.slots.iter().all(Option::is_none),
+            "nothing is decided without a registry"
+        );
+        assert_eq!(plan.groups.len(), 1);
+        let group = &plan.groups[0];
+        assert_eq!(
+            group.upstream.to_string(),
+            "registry.corp:5000/app:1",
+            "the tag, not the digest"
+        );
+        let web = &group.subjects[0];
+        assert_eq!(web.identity.kind, Kind::Service);
+        assert_eq!(web.identity.stack.as_deref(), Some("shop"));
+        assert_eq!(web.identity.image, format!("registry.corp:5000/app:1@{OLD}"));
+        assert_eq!(web.created_as.to_string(), "registry.corp:5000/app:1");
+        let local = web.local.as_ref().unwrap();
+        assert_eq!(
+            (local.digest.as_str(), local.source.as_str()),
+            (OLD, "registry.corp:5000/app")
+        );
+        assert_eq!(group.subjects[1].local.as_ref().unwrap().source, "mirror.corp:5000/app");
+    }
+
+    #[test]
+    fn only_a_service_given_by_digest_alone_is_pinned() {
+        let mut planner = Planner::new(SystemTime::now());
+        let filter = TagFilter::default();
+        planner.add_workload(
+            "e",
+            service(
+                "pinned",
+                &format!("registry.corp:5000/app@{OLD}"),
+                &["linux/amd64"],
+                &[],
+            ),
+            &resolver(),
+            &filter,
+        );
+        planner.add_workload(
+            "e",
+            service(
+                "off",
+                "registry.corp:5000/app:1",
+                &["linux/amd64"],
+                &[("diun.enable", "false")],
+            ),
+            &resolver(),
+            &filter,
+        );
+        planner.add_workload(
+            "e",
+            service(
+                "bad",
+                "registry.corp:5000/app:1",
+                &["linux/amd64"],
+                &[("tidewatch.enable", "perhaps")],
+            ),
+            &resolver(),
+            &filter,
+        );
+        planner.add_workload(
+            "e",
+            service("tagonly", "registry.corp:5000/app:1", &["linux/amd64"], &[]),
+            &resolver(),
+            &filter,
+        );
+        let plan = planner.finish();
+        assert_eq!(plan.slots.len(), 3, "the service disabled by its label is left out");
+        let pinned = plan.slots[0].as_ref().unwrap();
+        assert_eq!((pinned.status, pinned.kind), (Status::Pinned, Kind::Service));
+        assert_eq!(pinned.local_digest.as_deref(), Some(OLD));
+        assert_eq!(
+            plan.slots[1].as_ref().unwrap().error.as_ref().unwrap().code,
+            "invalid_label"
+        );
+        assert_eq!(
+            plan.groups[0].subjects[0].local, None,
+            "a tag-only spec has no digest to compare"
+        );
+    }
+
+    #[test]
+    fn services_on_other_platforms_ask_in_their_own_group() {
+        let mut planner = Planner::new(SystemTime::now());
+        let filter = TagFilter::default();
+        let image = format!("registry.corp:5000/app:1@{OLD}");
+        planner.add_workload("e", service("a", &image, &["linux/amd64"], &[]), &resolver(), &filter);
+        planner.add_workload(
+            "e",
+            service("b", &image, &["linux/amd64", "linux/arm64"], &[]),
+            &resolver(),
+            &filter,
+        );
+        planner.add_workload(
+            "e",
+            service("c", &image, &["linux/amd64", "linux/arm64"], &[]),
+            &resolver(),
+            &filter,
+        );
+        let plan = planner.finish();
+        let sizes: Vec<usize> = plan.groups.iter().map(|g| g.subjects.len()).collect();
+        assert_eq!(sizes, [1, 2]);
+        assert_eq!(plan.groups[1].subjects[0].identity.platforms.len(), 2);
     }
 }

@@ -90,14 +90,18 @@ pub(crate) struct ResultJson<'a>(pub &'a ContainerResult);
 impl Serialize for ResultJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
-        let mut state = serializer.serialize_struct("ContainerResult", 12)?;
+        let platforms: Vec<String> = r.platforms.iter().map(ToString::to_string).collect();
+        let mut state = serializer.serialize_struct("ContainerResult", 15)?;
         state.serialize_field("engine", &r.engine)?;
+        state.serialize_field("kind", &r.kind)?;
         state.serialize_field("id", &r.id)?;
         state.serialize_field("name", &r.name)?;
+        state.serialize_field("stack", &r.stack)?;
         state.serialize_field("image", &r.image)?;
         state.serialize_field("upstream", &r.upstream_text())?;
         state.serialize_field("via", &r.via.as_ref().map(ToString::to_string))?;
         state.serialize_field("platform", &r.platform.as_ref().map(ToString::to_string))?;
+        state.serialize_field("platforms", &platforms)?;
         state.serialize_field("local_digest", &r.local_digest)?;
         state.serialize_field("status", &r.status)?;
         state.serialize_field::<Option<Update>>("update", &r.update)?;
@@ -145,9 +149,14 @@ pub(crate) mod tests {
     fn result(status: Status) -> ContainerResult {
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_795_000_000_123);
         ContainerResult {
+            kind: super::super::result::Kind::Container,
             engine: Some("local".into()),
             id: Some("abc".into()),
             name: Some("web".into()),
+            stack: None,
+            platforms: vec!["linux/amd64".parse().unwrap()],
+            replicas: None,
+            rollout: None,
             image: "nginx:1.25.3".into(),
             upstream: Some("docker.io/library/nginx:1.25.3".parse().unwrap()),
             via: Some(super::super::result::Via {
@@ -213,15 +222,18 @@ pub(crate) mod tests {
                 "explanation",
                 "id",
                 "image",
+                "kind",
                 "local_digest",
                 "name",
                 "platform",
+                "platforms",
+                "stack",
                 "status",
                 "update",
                 "upstream",
                 "via"
             ],
-            "the window's extras (display name, release notes) are not part of the document"
+            "the window's extras (display name, release notes, replicas) are not part of the document"
         );
         assert_eq!(
             keys(&json["summary"]),
@@ -230,6 +242,9 @@ pub(crate) mod tests {
         assert_eq!(json["containers"][0]["update"]["kind"], "patch");
         assert_eq!(json["containers"][0]["status"], "update_available");
         assert_eq!(json["containers"][0]["platform"], "linux/amd64");
+        assert_eq!(json["containers"][0]["platforms"], serde_json::json!(["linux/amd64"]));
+        assert_eq!(json["containers"][0]["kind"], "container");
+        assert_eq!(json["containers"][0]["stack"], serde_json::Value::Null);
         assert_eq!(json["containers"][0]["via"], "docker.io/library/nginx");
         assert_eq!(json["engines"][0]["status"], "ok");
         assert!(json["checked_at"].as_str().unwrap().ends_with(".123Z"));

@@ -1,26 +1,31 @@
-//! What a check is asked to look at: each engine's containers (listed before the check) and loose
-//! image references.
+//! What a check is asked to look at: each engine's containers and Swarm services (listed before
+//! the check) and loose image references.
 
-use crate::engine::{ContainerImage, Engine, EngineError, EngineTarget};
+use crate::engine::{ContainerImage, EngineError, EngineTarget};
 use crate::platform::Platform;
+use crate::source::{Source, Workload};
 
-/// One engine's containers as listed for a check, or why they could not be.
+/// One engine's containers and services as listed for a check, or why they could not be.
 #[derive(Debug)]
 pub struct EngineInventory {
     pub name: String,
     /// The engine's address as configured (`unix:///var/run/docker.sock`, `ssh://…`).
     pub endpoint: String,
     pub containers: Result<Vec<ContainerImage>, EngineError>,
+    /// Its orchestrated workloads (a Swarm manager's services); empty on a plain engine.
+    pub workloads: Vec<Workload>,
+    /// Why the workloads could not be listed although the containers could.
+    pub workloads_error: Option<EngineError>,
     /// The engine's own `registry-mirrors` (fallback endpoints for Docker Hub images).
     pub registry_mirrors: Vec<String>,
 }
 
 impl EngineInventory {
-    /// Connects to `target` and lists its containers; a failure is kept, not returned, so one
-    /// engine that does not answer never stops the others.
+    /// Connects to `target` and lists its containers and services; a failure is kept, not
+    /// returned, so one engine that does not answer never stops the others.
     pub async fn collect(target: &EngineTarget) -> EngineInventory {
         match target.connect().await {
-            Ok(engine) => EngineInventory::from_engine(&engine).await,
+            Ok(engine) => EngineInventory::from_source(&engine).await,
             Err(error) => {
                 // Local discovery names what it tried in the error; the report shows the first address.
                 let endpoint = match (&error, target) {
@@ -32,26 +37,31 @@ impl EngineInventory {
                     name: target.name().to_string(),
                     endpoint,
                     containers: Err(error),
+                    workloads: Vec::new(),
+                    workloads_error: None,
                     registry_mirrors: Vec::new(),
                 }
             }
         }
     }
 
-    /// Lists the containers and registry mirrors of an engine already connected.
-    pub async fn from_engine(engine: &Engine) -> EngineInventory {
-        let registry_mirrors = match engine.registry_mirrors().await {
-            Ok(mirrors) => mirrors,
-            // Mirrors are only fallbacks; the check goes on without them.
-            Err(error) => {
-                tracing::warn!(engine = engine.name(), %error, "cannot read the engine's registry mirrors");
-                Vec::new()
-            }
+    /// Lists what a source already connected holds.
+    pub async fn from_source(source: &dyn Source) -> EngineInventory {
+        let (containers, workloads, workloads_error, registry_mirrors) = match source.inventory().await {
+            Ok(inventory) => (
+                Ok(inventory.containers),
+                inventory.workloads,
+                inventory.workloads_error,
+                inventory.registry_mirrors,
+            ),
+            Err(error) => (Err(error), Vec::new(), None, Vec::new()),
         };
         EngineInventory {
-            name: engine.name().to_string(),
-            endpoint: engine.spec().display_host(),
-            containers: engine.containers().await,
+            name: source.name().to_string(),
+            endpoint: source.endpoint(),
+            containers,
+            workloads,
+            workloads_error,
             registry_mirrors,
         }
     }

@@ -11,7 +11,43 @@ use crate::mirror::Endpoint;
 use crate::platform::Platform;
 use crate::reference::{Reference, ReferenceError};
 use crate::registry::RegistryError;
+use crate::source::{Replicas, RolloutState, WorkloadKind};
 use crate::version::UpdateKind;
+
+/// What a result is about: a container, an orchestrated workload (a Swarm service), or an image
+/// checked without any engine (`--image`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Container,
+    Service,
+    Image,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Container => "container",
+            Kind::Service => "service",
+            Kind::Image => "image",
+        }
+    }
+
+    /// Reads back what [`Kind::as_str`] wrote.
+    pub fn parse(text: &str) -> Option<Kind> {
+        [Kind::Container, Kind::Service, Kind::Image]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
+impl From<WorkloadKind> for Kind {
+    fn from(kind: WorkloadKind) -> Kind {
+        match kind {
+            WorkloadKind::Service => Kind::Service,
+        }
+    }
+}
 
 /// A container's verdict (docs/check.md#verdicts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,18 +115,24 @@ impl std::fmt::Display for Via {
 /// in `monitor::view`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerResult {
+    pub kind: Kind,
     /// `None` for `--image` checks, as are `id` and `name`.
     pub engine: Option<String>,
     pub id: Option<String>,
     pub name: Option<String>,
-    /// The reference exactly as the container names it (or as given to `--image`).
+    /// The Swarm stack a service was deployed in (`com.docker.stack.namespace`).
+    pub stack: Option<String>,
+    /// The reference exactly as the container (or service spec) names it, or as given to `--image`.
     pub image: String,
     /// The upstream after normalization and mirror resolution, always with a tag or a digest;
     /// `None` when `image` could not be read as a reference at all.
     pub upstream: Option<Reference>,
     /// The endpoint whose answer the verdict rests on.
     pub via: Option<Via>,
+    /// The platform compared; for a service on nodes of several platforms, the first of `platforms`.
     pub platform: Option<Platform>,
+    /// Every platform compared: a container's one, or those of the nodes a service runs on.
+    pub platforms: Vec<Platform>,
     pub local_digest: Option<String>,
     pub status: Status,
     pub update: Option<Update>,
@@ -102,6 +144,10 @@ pub struct ContainerResult {
     pub display_name: Option<String>,
     /// Where to read about the version offered (or the current one), from the labels; https/http only.
     pub release_notes: Option<String>,
+    /// A service's replicas, running of desired (the window shows them).
+    pub replicas: Option<Replicas>,
+    /// A service's latest rollout as its orchestrator reports it.
+    pub rollout: Option<RolloutState>,
 }
 
 impl ContainerResult {
@@ -193,6 +239,12 @@ pub enum CheckFailure {
         upstream: String,
         remote: String,
     },
+    #[error(
+        "the {kind} names {image} without a digest (it was deployed with --no-resolve-image), so what its \
+         replicas run cannot be compared with the registry; deploy it again without --no-resolve-image so Docker \
+         records the digest"
+    )]
+    NoDeployedDigest { kind: &'static str, image: String },
     #[error("no registry endpoint to ask")]
     NoEndpoint,
     #[error("{} did not finish within {} ({}); a registry is answering too slowly or has stalled, and the rest of the check went on without it", match scope {
@@ -230,6 +282,7 @@ impl Coded for CheckFailure {
             CheckFailure::CreatedFromImageId { .. } => "created_from_image_id",
             CheckFailure::NoMatchingRepoDigest { .. } => "no_matching_repo_digest",
             CheckFailure::MirrorBehind { .. } => "mirror_behind",
+            CheckFailure::NoDeployedDigest { .. } => "no_deployed_digest",
             CheckFailure::NoEndpoint => "no_endpoint",
             CheckFailure::Deadline { .. } => "deadline",
         }

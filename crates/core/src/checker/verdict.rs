@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::plan::{Group, Subject};
-use super::result::{short_digest as short, CheckFailure, ContainerResult, Status, Update, Via};
+use super::result::{short_digest as short, CheckFailure, ContainerResult, Kind, Status, Update, Via};
 use crate::error::{Coded, ErrorInfo};
 use crate::mirror::{Endpoint, EndpointRole};
+use crate::platform::Platform;
 use crate::registry::{ManifestDigest, PlatformManifest, RegistryClient, RegistryError, RegistryPool, TagList};
 use crate::version::{is_version_like, newest_candidate, UpdateKind};
 
@@ -162,8 +163,8 @@ pub(super) fn failed_results(
 /// Answers shared by the subjects of one group (several containers with the same old digest).
 #[derive(Default)]
 struct Lookups {
-    /// Platform manifests by index digest.
-    platform: HashMap<String, Result<PlatformManifest, RegistryError>>,
+    /// Platform manifests by (index digest, platform).
+    platform: HashMap<(String, Platform), Result<PlatformManifest, RegistryError>>,
     /// The tag's digest on a mirror, by endpoint name.
     mirror: HashMap<String, Result<ManifestDigest, RegistryError>>,
     /// Whether the registry serves content for the digest its HEAD reported.
@@ -189,28 +190,27 @@ impl Lookups {
     async fn platform_manifest(
         &mut self,
         pool: &RegistryPool,
-        group: &Group,
         answer: &Answer<'_>,
         source: Option<&Endpoint>,
         digest: &str,
+        platform: &Platform,
     ) -> Result<PlatformManifest, RegistryError> {
-        if let Some(found) = self.platform.get(digest) {
+        let key = (digest.to_string(), platform.clone());
+        if let Some(found) = self.platform.get(&key) {
             return found.clone();
         }
         let mut result = answer
             .client
-            .platform_manifest(&answer.endpoint.repository, digest, &group.platform)
+            .platform_manifest(&answer.endpoint.repository, digest, platform)
             .await;
         if let (Err(RegistryError::NotFound { .. }), Some(source)) = (&result, source) {
             if source.name() != answer.endpoint.name() {
                 if let Ok(client) = client_for(pool, source) {
-                    result = client
-                        .platform_manifest(&source.repository, digest, &group.platform)
-                        .await;
+                    result = client.platform_manifest(&source.repository, digest, platform).await;
                 }
             }
         }
-        self.platform.insert(digest.to_string(), result.clone());
+        self.platform.insert(key, result.clone());
         result
     }
 
@@ -352,6 +352,15 @@ async fn judge(
     };
 
     let Some(local) = &subject.local else {
+        if subject.identity.kind == Kind::Service {
+            let failure = CheckFailure::NoDeployedDigest {
+                kind: subject.identity.kind.as_str(),
+                image: subject.identity.image.clone(),
+            };
+            out.explanation = format!("{checked}; {no_newer_tag}; cannot compare digests: {failure}");
+            out.error = Some(ErrorInfo::of(&failure));
+            return out;
+        }
         if !subject.repo_digests.is_empty() {
             let failure = CheckFailure::NoMatchingRepoDigest {
                 repo_digests: subject.repo_digests.clone(),
@@ -384,40 +393,51 @@ async fn judge(
     }
 
     let source = group.endpoints.iter().find(|e| e.name() == local.source);
-    // Multi-arch: the local RepoDigest is the index's. Compare the manifests for this platform,
-    // old index against new, so a change for other platforms only is no update (docs/check.md).
+    // Multi-arch: the local RepoDigest is the index's. Compare the manifests for each platform
+    // compared (a container's one, the nodes' of a service), old index against new, so a change
+    // for other platforms only is no update (docs/check.md).
     let mut old_index_gone = false;
     if answer.remote.is_index() {
-        let new = lookups.platform_manifest(pool, group, answer, source, remote).await;
-        let old = lookups
-            .platform_manifest(pool, group, answer, source, &local.digest)
-            .await;
-        match (new, old) {
-            (Ok(new), Ok(old)) if new.digest == old.digest => {
-                out.status = Status::UpToDate;
-                out.explanation = format!(
-                    "{checked}; {no_newer_tag}; the index of {tag} changed ({} -> {}) but only for other platforms: \
-                     {} is still {}",
-                    short(&local.digest),
-                    short(remote),
-                    group.platform,
-                    short(&new.digest)
-                );
-                return out;
+        let mut unchanged = Vec::new();
+        let mut changed = false;
+        for platform in &subject.identity.platforms {
+            let new = lookups.platform_manifest(pool, answer, source, remote, platform).await;
+            let old = lookups
+                .platform_manifest(pool, answer, source, &local.digest, platform)
+                .await;
+            match (new, old) {
+                (Ok(new), Ok(old)) if new.digest == old.digest => unchanged.push((platform, new.digest)),
+                (Ok(_), Ok(_)) => changed = true,
+                (Ok(_), Err(RegistryError::NotFound { .. })) => {
+                    old_index_gone = true;
+                    changed = true;
+                }
+                (Err(error), _) | (_, Err(error)) => {
+                    let error = ErrorInfo::of(&CheckFailure::from(error));
+                    out.explanation = format!(
+                        "{checked}; {tag} points at another index ({}), but the {platform} manifests could not be \
+                         compared: {}",
+                        short(remote),
+                        error.message
+                    );
+                    out.error = Some(error);
+                    return out;
+                }
             }
-            (Ok(_), Ok(_)) => {}
-            (Ok(_), Err(RegistryError::NotFound { .. })) => old_index_gone = true,
-            (Err(error), _) | (_, Err(error)) => {
-                let error = ErrorInfo::of(&CheckFailure::from(error));
-                out.explanation = format!(
-                    "{checked}; {tag} points at another index ({}), but the {} manifests could not be compared: {}",
-                    short(remote),
-                    group.platform,
-                    error.message
-                );
-                out.error = Some(error);
-                return out;
-            }
+        }
+        if !changed {
+            let still: Vec<String> = unchanged
+                .iter()
+                .map(|(platform, digest)| format!("{platform} is still {}", short(digest)))
+                .collect();
+            out.status = Status::UpToDate;
+            out.explanation = format!(
+                "{checked}; {no_newer_tag}; the index of {tag} changed ({} -> {}) but only for other platforms: {}",
+                short(&local.digest),
+                short(remote),
+                still.join(", ")
+            );
+            return out;
         }
     }
 

@@ -1,30 +1,37 @@
 //! Docker engines: a thin newtype over bollard that speaks Tidewatch's nouns (`Engine`,
-//! `ContainerImage`, `EngineEvent`) so nothing else in the core depends on bollard's models.
-//! Addresses live in `host`, Docker contexts in `context`, events in `events`, the reconnecting
-//! supervisor in `watch`.
+//! `ContainerImage`, `EngineEvent`, `Workload`) so nothing else in the core depends on bollard's
+//! models. Addresses live in `host`, Docker contexts in `context`, events in `events`, the
+//! reconnecting supervisor in `watch`, Swarm services in `swarm`. `Engine` is a
+//! [`crate::source::Source`].
 
 pub(crate) mod context;
 mod events;
 mod host;
 mod lifecycle;
+mod swarm;
 mod targets;
 mod watch;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::ErrorKind;
 use std::path::Path;
 
+use bollard::models::SystemInfo;
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use bollard::{Docker, API_DEFAULT_VERSION};
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt as _;
 use serde::Serialize;
 
 use crate::error::{self, Coded};
 use crate::platform::Platform;
+use crate::source::{Inventory, Orchestrator, Source};
 
 pub use context::docker_config_dir;
 pub use events::EngineEvent;
 pub use host::{local_candidates, EngineOrigin, EngineSpec, HostUrl};
 pub use lifecycle::model;
+pub use swarm::{Swarm, DEFAULT_MONITOR, SERVICE_ID_LABEL, STACK_LABEL};
 pub use targets::{engines_to_watch, probe_engines, test_engine, EngineInfo, EngineProbe, EngineTarget, ProbeStatus};
 pub use watch::{watch, Backoff, EngineWatch, WatchEvent, WatchState};
 
@@ -220,19 +227,55 @@ impl Engine {
     /// such as `https://mirror.gcr.io`; empty when it has none. The checker asks them for Docker
     /// Hub images when Docker Hub fails, as the engine itself would.
     pub async fn registry_mirrors(&self) -> Result<Vec<String>, EngineError> {
-        let info = self
-            .docker
+        Ok(registry_mirrors_of(&self.info().await?))
+    }
+
+    async fn info(&self) -> Result<SystemInfo, EngineError> {
+        self.docker
             .info()
             .await
-            .map_err(|e| self.request_error("report its info", e))?;
-        Ok(info
-            .registry_config
-            .and_then(|config| config.mirrors)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|mirror| mirror.trim().to_string())
-            .filter(|mirror| !mirror.is_empty())
-            .collect())
+            .map_err(|e| self.request_error("report its info", e))
+    }
+
+    /// The Swarm this engine manages; `None` when it is not a Swarm manager (a plain engine, or a
+    /// worker, which cannot list services).
+    pub async fn swarm(&self) -> Result<Option<Swarm>, EngineError> {
+        Ok(swarm::is_manager(&self.info().await?).then(|| Swarm::new(self.clone())))
+    }
+
+    /// What a check reads from this engine: its containers, and on a Swarm manager its services,
+    /// whose tasks are then not listed again as containers; plus its registry mirrors.
+    pub async fn inventory(&self) -> Result<Inventory, EngineError> {
+        let info = match self.info().await {
+            Ok(info) => Some(info),
+            // Mirrors are only fallbacks, and an engine that cannot say it is a Swarm manager is
+            // checked for its containers: the check goes on.
+            Err(error) => {
+                tracing::warn!(engine = self.name(), %error, "cannot read the engine's info");
+                None
+            }
+        };
+        let mut inventory = Inventory {
+            containers: self.containers().await?,
+            registry_mirrors: info.as_ref().map(registry_mirrors_of).unwrap_or_default(),
+            ..Inventory::default()
+        };
+        if info.as_ref().is_some_and(swarm::is_manager) {
+            match Swarm::new(self.clone()).services().await {
+                Ok(services) => {
+                    let listed: HashSet<&str> = services.iter().map(|s| s.id.as_str()).collect();
+                    inventory.containers.retain(|container| {
+                        container
+                            .labels
+                            .get(SERVICE_ID_LABEL)
+                            .is_none_or(|service| !listed.contains(service.as_str()))
+                    });
+                    inventory.workloads = services;
+                }
+                Err(error) => inventory.workloads_error = Some(error),
+            }
+        }
+        Ok(inventory)
     }
 
     /// Whether the engine still answers.
@@ -345,6 +388,41 @@ impl Engine {
     pub fn docker(&self) -> &Docker {
         &self.docker
     }
+}
+
+impl Source for Engine {
+    fn name(&self) -> &str {
+        Engine::name(self)
+    }
+
+    fn endpoint(&self) -> String {
+        self.spec.display_host()
+    }
+
+    fn inventory(&self) -> BoxFuture<'_, Result<Inventory, EngineError>> {
+        Engine::inventory(self).boxed()
+    }
+
+    fn orchestrator(&self) -> BoxFuture<'_, Result<Option<Box<dyn Orchestrator>>, EngineError>> {
+        async move {
+            Ok(self
+                .swarm()
+                .await?
+                .map(|swarm| Box::new(swarm) as Box<dyn Orchestrator>))
+        }
+        .boxed()
+    }
+}
+
+fn registry_mirrors_of(info: &SystemInfo) -> Vec<String> {
+    info.registry_config
+        .as_ref()
+        .and_then(|config| config.mirrors.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mirror| mirror.trim().to_string())
+        .filter(|mirror| !mirror.is_empty())
+        .collect()
 }
 
 async fn connect_spec(spec: &EngineSpec) -> Result<Engine, ConnectFailure> {

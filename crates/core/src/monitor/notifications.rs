@@ -195,9 +195,14 @@ mod tests {
 
     fn result(upstream: &str, update: Update) -> ContainerResult {
         ContainerResult {
+            kind: crate::checker::Kind::Container,
             engine: Some("local".into()),
             id: Some("abc".into()),
             name: Some("web".into()),
+            stack: None,
+            platforms: vec!["linux/amd64".parse().unwrap()],
+            replicas: None,
+            rollout: None,
             image: upstream.into(),
             upstream: Some(upstream.parse().unwrap()),
             via: None,

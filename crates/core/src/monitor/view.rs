@@ -9,8 +9,9 @@ use serde::ser::SerializeStruct as _;
 use serde::{Serialize, Serializer};
 
 use crate::checker::report::{ResultJson, SummaryJson};
-use crate::checker::{CheckReport, ContainerResult, Progress, Status};
+use crate::checker::{CheckReport, ContainerResult, Kind, Progress, Status};
 use crate::error::{ErrorInfo, Remedy};
+use crate::source::{Replicas, RolloutState};
 use crate::update::{Action, Recovery, UpdateOutcome, UpdateProgress};
 
 /// A container as the monitor's update bookkeeping knows it: (engine, container name). Names, not
@@ -231,7 +232,8 @@ struct ActivityView<'a> {
 }
 
 /// The report as the window shows it: the CLI's document, each container with what the window
-/// needs on top, so the window never parses a reference itself.
+/// needs on top, so the window never parses a reference itself, and the groups the list shows
+/// them in.
 struct ReportView<'a>(&'a CheckReport, &'a MonitorState);
 
 impl Serialize for ReportView<'_> {
@@ -239,22 +241,122 @@ impl Serialize for ReportView<'_> {
         let report = self.0;
         let containers: Vec<ContainerView<'_>> =
             report.containers.iter().map(|c| ContainerView::of(c, self.1)).collect();
-        let mut state = serializer.serialize_struct("Report", 4)?;
+        let mut state = serializer.serialize_struct("Report", 5)?;
         state.serialize_field(
             "checked_at",
             &humantime::format_rfc3339_millis(report.checked_at).to_string(),
         )?;
         state.serialize_field("engines", &report.engines)?;
+        state.serialize_field("groups", &groups(report))?;
         state.serialize_field("containers", &containers)?;
         state.serialize_field("summary", &SummaryJson(&report.summary))?;
         state.end()
     }
 }
 
+/// What a group of the list holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum GroupKind {
+    /// An engine's plain containers.
+    Containers,
+    /// The services of one Swarm stack.
+    Stack,
+    /// Services deployed outside any stack.
+    Services,
+    /// `--image` checks (no engine).
+    Images,
+}
+
+impl GroupKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            GroupKind::Containers => "containers",
+            GroupKind::Stack => "stack",
+            GroupKind::Services => "services",
+            GroupKind::Images => "images",
+        }
+    }
+}
+
+/// One group of the window's list: an engine's containers, one stack's services, an engine's
+/// services outside stacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct GroupView {
+    /// What entries name in their `group`.
+    id: String,
+    kind: GroupKind,
+    engine: Option<String>,
+    stack: Option<String>,
+    /// The group's heading.
+    title: String,
+}
+
+/// The group a result is listed in.
+fn group_of(result: &ContainerResult) -> GroupView {
+    let engine = result.engine.clone();
+    let on = |what: &str| match &engine {
+        Some(engine) => format!("{engine} · {what}"),
+        None => what.to_string(),
+    };
+    let (kind, stack, title) = match (result.kind, &result.stack) {
+        (Kind::Image, _) => (GroupKind::Images, None, "Images".to_string()),
+        (Kind::Container, _) => (GroupKind::Containers, None, engine.clone().unwrap_or_default()),
+        (Kind::Service, Some(stack)) => (GroupKind::Stack, Some(stack.clone()), on(&format!("stack {stack}"))),
+        (Kind::Service, None) => (GroupKind::Services, None, on("services")),
+    };
+    GroupView {
+        id: format!(
+            "{}/{}/{}",
+            engine.as_deref().unwrap_or_default(),
+            kind.as_str(),
+            stack.as_deref().unwrap_or_default()
+        ),
+        kind,
+        engine,
+        stack,
+        title,
+    }
+}
+
+/// The groups in the order the list shows them: engines in the report's order; within one, its
+/// containers, then its stacks by name, then services outside stacks; loose images last.
+fn groups(report: &CheckReport) -> Vec<GroupView> {
+    let engine_rank = |engine: &Option<String>| {
+        report
+            .engines
+            .iter()
+            .position(|e| Some(&e.name) == engine.as_ref())
+            .unwrap_or(report.engines.len())
+    };
+    let mut groups: Vec<GroupView> = Vec::new();
+    for result in &report.containers {
+        let group = group_of(result);
+        if !groups.iter().any(|g| g.id == group.id) {
+            groups.push(group);
+        }
+    }
+    groups.sort_by(|a, b| {
+        (a.kind == GroupKind::Images, engine_rank(&a.engine), a.kind, &a.stack).cmp(&(
+            b.kind == GroupKind::Images,
+            engine_rank(&b.engine),
+            b.kind,
+            &b.stack,
+        ))
+    });
+    groups
+}
+
 #[derive(Serialize)]
 struct ContainerView<'a> {
     #[serde(flatten)]
     result: ResultJson<'a>,
+    /// The id of the group the list shows it in.
+    group: String,
+    /// A service's replicas (running of desired).
+    replicas: Option<Replicas>,
+    /// A service's latest rollout (Swarm's update status).
+    rollout: Option<&'a RolloutState>,
     /// The digest the registry serves for what runs (up to date) or for the update.
     remote_digest: Option<&'a str>,
     display_name: Option<&'a str>,
@@ -333,6 +435,9 @@ impl<'a> ContainerView<'a> {
         };
         ContainerView {
             result: ResultJson(result),
+            group: group_of(result).id,
+            replicas: result.replicas,
+            rollout: result.rollout.as_ref(),
             remote_digest,
             display_name: result.display_name.as_deref(),
             release_notes: result.release_notes.as_deref(),
@@ -517,5 +622,64 @@ mod tests {
         assert_eq!(row["activity"]["progress"]["phase"], "queued");
         assert_eq!(json["activity"][0]["container"], key.1.as_str());
         assert_eq!(json["activity"][0]["running"], "update");
+    }
+
+    #[test]
+    fn services_are_listed_by_stack_after_their_engines_containers() {
+        let mut report = crate::checker::report::tests::report();
+        let template = report.containers[0].clone();
+        let entry = |kind: Kind, engine: Option<&str>, stack: Option<&str>, name: &str| ContainerResult {
+            kind,
+            engine: engine.map(str::to_string),
+            stack: stack.map(str::to_string),
+            name: Some(name.to_string()),
+            ..template.clone()
+        };
+        report.engines.push(EngineReport {
+            name: "b".into(),
+            endpoint: "tcp://b:2375".into(),
+            status: EngineStatus::Ok,
+            error: None,
+        });
+        report.containers = vec![
+            entry(Kind::Image, None, None, "loose"),
+            entry(Kind::Service, Some("local"), None, "lone"),
+            entry(Kind::Container, Some("b"), None, "other"),
+            entry(Kind::Service, Some("local"), Some("shop"), "shop_web"),
+            entry(Kind::Service, Some("local"), Some("blog"), "blog_web"),
+            entry(Kind::Container, Some("local"), None, "web"),
+            entry(Kind::Service, Some("local"), Some("shop"), "shop_db"),
+        ];
+        let mut state = state();
+        state.report = Some(Arc::new(report));
+        let json = serde_json::to_value(&state).unwrap();
+        let titles: Vec<&str> = json["report"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["title"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            titles,
+            [
+                "local",
+                "local · stack blog",
+                "local · stack shop",
+                "local · services",
+                "b",
+                "Images"
+            ]
+        );
+        let groups = json["report"]["groups"].as_array().unwrap();
+        let shop = groups.iter().find(|g| g["stack"] == "shop").unwrap();
+        assert_eq!(shop["kind"], "stack");
+        let in_shop: Vec<&str> = json["report"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["group"] == shop["id"])
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(in_shop, ["shop_web", "shop_db"]);
     }
 }
