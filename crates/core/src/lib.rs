@@ -16,6 +16,7 @@ mod private_files;
 pub mod reference;
 pub mod registries_conf;
 pub mod registry;
+pub mod rollout;
 pub mod source;
 pub mod store;
 pub mod untrusted;

@@ -143,13 +143,17 @@ pub fn select_platform<'a>(index: &'a ImageIndex, wanted: &Platform) -> Option<&
 
 /// The platforms an index serves (for error messages).
 pub fn index_platforms(index: &ImageIndex) -> Vec<String> {
+    served_platforms(index).iter().map(ToString::to_string).collect()
+}
+
+/// The platforms an index serves images for (attestation entries left out).
+pub fn served_platforms(index: &ImageIndex) -> Vec<Platform> {
     index
         .manifests()
         .iter()
         .filter(|d| !is_attestation(d))
         .filter_map(descriptor_platform)
         .filter(|p| p.os != "unknown")
-        .map(|p| p.to_string())
         .collect()
 }
 

@@ -1,0 +1,429 @@
+//! Swarm services on the lab's single-node Swarm (docs/swarm.md): listed beside containers as their
+//! own kind, grouped by stack, checked with Swarm's shape (tag and deploy-time digest), updated and
+//! rolled back through Swarm's own rollout by `tidewatch update` / `tidewatch rollback`.
+
+mod common;
+
+use common::swarm::{create_service, deploy_stack, docker, inspect, run, running_images, spec_image, wait_running};
+use common::*;
+use serde_json::Value;
+use tidewatch_core::engine::{Engine, EngineSpec};
+use tidewatch_lab::{Lab, FIXTURE_EXITING};
+
+/// `tidewatch check --json` of the lab's Swarm manager, and the entries whose name starts with `prefix`.
+fn check_swarm(lab: &Lab, sandbox: &Sandbox, prefix: &str) -> Vec<Value> {
+    let output = sandbox
+        .tidewatch(lab)
+        .args(["check", "--json", "--engine", lab.swarm_docker_host()])
+        .output()
+        .expect("run tidewatch check");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    json_of(&output)["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+        .cloned()
+        .collect()
+}
+
+fn entry<'a>(entries: &'a [Value], name: &str) -> &'a Value {
+    entries
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not in the check: {entries:#?}"))
+}
+
+#[tokio::test]
+async fn a_service_on_an_old_tag_shows_the_update_grouped_by_its_stack_and_its_tasks_are_not_containers() {
+    let lab = Lab::require();
+    let open = lab.open_registry();
+    let mirror = lab.mirror_registry();
+    let stack = unique("stack").replace('-', "");
+    // The host network: a stack's default network would be an overlay, which this needs not.
+    let compose = format!(
+        r#"version: "3.8"
+services:
+  old:
+    image: {open}/fixtures/app:1.25.3
+    networks: [outside]
+    deploy:
+      labels:
+        wud.display.name: "Old app"
+  current:
+    image: {open}/fixtures/web:1.10.0
+    networks: [outside]
+  cached:
+    image: {mirror}/fixtures/app:1.25.3
+    networks: [outside]
+  ignored:
+    image: {open}/fixtures/app:1.25.3
+    networks: [outside]
+    deploy:
+      labels:
+        tidewatch.enable: "false"
+networks:
+  outside:
+    external: true
+    name: host
+"#
+    );
+    let _stack = deploy_stack(&lab, &stack, &compose, &["old", "current", "cached", "ignored"]);
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!("[[mirrors]]\nmirror = \"{mirror}\"\nupstream = \"{open}\"\n"));
+
+    let entries = check_swarm(&lab, &sandbox, &stack);
+    let names: Vec<&str> = entries.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        entries.len(),
+        3,
+        "three services, no task container, nothing for the service a label turned off: {names:?}"
+    );
+
+    let old = entry(&entries, &format!("{stack}_old"));
+    assert_eq!(old["kind"], "service");
+    assert_eq!(old["stack"], stack.as_str());
+    assert_eq!(old["status"], "update_available", "{old:#}");
+    assert_eq!(old["update"]["kind"], "patch");
+    assert_eq!(old["update"]["tag"], "1.25.4");
+    let deployed = get_manifest(open, "fixtures/app", "1.25.3").await.digest;
+    assert_eq!(
+        old["image"],
+        format!("{open}/fixtures/app:1.25.3@{deployed}"),
+        "the spec's image as Swarm keeps it: the tag and the digest Docker resolved"
+    );
+    assert_eq!(old["local_digest"], deployed.as_str());
+    assert_eq!(
+        old["upstream"],
+        format!("{open}/fixtures/app:1.25.3"),
+        "followed by its tag"
+    );
+    assert_eq!(old["platforms"], serde_json::json!(["linux/amd64"]));
+
+    let current = entry(&entries, &format!("{stack}_current"));
+    assert_eq!(current["status"], "up_to_date", "{current:#}");
+    assert!(
+        current["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("still points at the local digest"),
+        "{current:#}"
+    );
+
+    let cached = entry(&entries, &format!("{stack}_cached"));
+    assert_eq!(cached["status"], "update_available", "{cached:#}");
+    assert_eq!(
+        cached["upstream"],
+        format!("{open}/fixtures/app:1.25.3"),
+        "mirror rules apply"
+    );
+    assert_eq!(cached["via"], format!("{open}/fixtures/app"));
+}
+
+#[tokio::test]
+async fn a_service_whose_image_moved_only_on_another_platform_is_up_to_date() {
+    let lab = Lab::require();
+    let open = lab.open_registry();
+    let run_name = unique("platforms");
+    let other_repo = format!("tests/{run_name}-other");
+    let mine_repo = format!("tests/{run_name}-mine");
+    copy_image(open, "fixtures/multi", "1.0", &other_repo, Some("current")).await;
+    copy_image(open, "fixtures/multi", "1.0", &mine_repo, Some("current")).await;
+    let _other = create_service(
+        &lab,
+        &format!("{run_name}-other"),
+        &format!("{open}/{other_repo}:current"),
+        &[],
+    );
+    let _mine = create_service(
+        &lab,
+        &format!("{run_name}-mine"),
+        &format!("{open}/{mine_repo}:current"),
+        &[],
+    );
+    let deployed = get_manifest(open, &other_repo, "current").await;
+    assert!(
+        spec_image(&lab, &format!("{run_name}-other")).ends_with(&deployed.digest),
+        "Swarm recorded the index's digest"
+    );
+
+    // Each tag gets a new index: one where only arm64's entry changed, one where amd64's did
+    // (the node this single-node Swarm runs on is amd64).
+    let moved = |repo_entry: &str, to: &str| {
+        let mut json: Value = serde_json::from_slice(&deployed.bytes).unwrap();
+        let entries = json["manifests"].as_array_mut().unwrap();
+        let source = entries
+            .iter()
+            .find(|m| m["platform"]["architecture"] == to)
+            .unwrap()
+            .clone();
+        let target = entries
+            .iter_mut()
+            .find(|m| m["platform"]["architecture"] == repo_entry)
+            .unwrap();
+        target["digest"] = source["digest"].clone();
+        target["size"] = source["size"].clone();
+        serde_json::to_vec(&json).unwrap()
+    };
+    put_manifest(
+        open,
+        &other_repo,
+        "current",
+        &deployed.media_type,
+        &moved("arm64", "amd64"),
+    )
+    .await;
+    put_manifest(
+        open,
+        &mine_repo,
+        "current",
+        &deployed.media_type,
+        &moved("amd64", "arm64"),
+    )
+    .await;
+
+    let sandbox = Sandbox::new();
+    let entries = check_swarm(&lab, &sandbox, &run_name);
+    let other = entry(&entries, &format!("{run_name}-other"));
+    assert_eq!(other["status"], "up_to_date", "{other:#}");
+    assert_eq!(
+        other["platforms"],
+        serde_json::json!(["linux/amd64"]),
+        "the node's platform"
+    );
+    assert!(
+        other["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("only for other platforms: linux/amd64 is still"),
+        "{other:#}"
+    );
+    let mine = entry(&entries, &format!("{run_name}-mine"));
+    assert_eq!(mine["status"], "update_available", "{mine:#}");
+    assert_eq!(mine["update"]["kind"], "digest");
+}
+
+#[tokio::test]
+async fn an_update_to_a_new_tag_completes_through_swarm_and_rolls_back_on_request() {
+    let lab = Lab::require();
+    let open = lab.open_registry();
+    let name = unique("update");
+    // A failure action of `pause` that Tidewatch must replace with `rollback`.
+    let _service = create_service(
+        &lab,
+        &name,
+        &format!("{open}/fixtures/app:1.25.3"),
+        &["--update-failure-action", "pause", "--update-parallelism", "1"],
+    );
+    let before = spec_image(&lab, &name);
+    let sandbox = Sandbox::new();
+
+    let output = sandbox
+        .tidewatch(&lab)
+        .args(["update", &name, "--engine", lab.swarm_docker_host(), "--yes", "--json"])
+        .output()
+        .expect("run tidewatch update");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report = json_of(&output);
+    let new_digest = get_manifest(open, "fixtures/app", "1.25.4").await.digest;
+    let expected = format!("{open}/fixtures/app:1.25.4@{new_digest}");
+    assert_eq!(report["outcome"], "done", "{report:#}");
+    assert_eq!(report["phase"], "completed");
+    assert_eq!(report["from"], before.as_str());
+    assert_eq!(report["to"], expected.as_str());
+    assert!(
+        text(&output.stderr).contains("Swarm: completed"),
+        "the rollout is followed: {}",
+        text(&output.stderr)
+    );
+
+    let service = inspect(&lab, &name);
+    assert_eq!(
+        service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"],
+        expected.as_str()
+    );
+    assert_eq!(service["Spec"]["UpdateConfig"]["FailureAction"], "rollback");
+    assert!(service["Spec"]["UpdateConfig"]["Monitor"].as_u64().unwrap() >= 10_000_000_000);
+    assert_eq!(
+        service["Spec"]["UpdateConfig"]["Parallelism"], 1,
+        "the rest of the user's config stays"
+    );
+    assert_eq!(service["UpdateStatus"]["State"], "completed");
+    wait_running(&lab, &name);
+    assert_eq!(running_images(&lab, &name), std::slice::from_ref(&expected));
+    let entries = check_swarm(&lab, &sandbox, &name);
+    assert_eq!(entry(&entries, &name)["status"], "up_to_date");
+
+    // Rolled back through Swarm: the previous spec comes back.
+    let output = sandbox
+        .tidewatch(&lab)
+        .args(["rollback", &name, "--engine", lab.swarm_docker_host(), "--yes"])
+        .output()
+        .expect("run tidewatch rollback");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains(&format!("rolled the service {name} back to {before}")),
+        "{}",
+        text(&output.stdout)
+    );
+    assert_eq!(spec_image(&lab, &name), before);
+    assert_eq!(inspect(&lab, &name)["UpdateStatus"]["State"], "rollback_completed");
+    wait_running(&lab, &name);
+    assert_eq!(running_images(&lab, &name), std::slice::from_ref(&before));
+
+    // Swarm's rollback of a rollback would bring the update back: refused, nothing changes.
+    let output = sandbox
+        .tidewatch(&lab)
+        .args(["rollback", &name, "--engine", lab.swarm_docker_host(), "--yes"])
+        .output()
+        .expect("run tidewatch rollback");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("already rolled back"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(spec_image(&lab, &name), before);
+}
+
+#[tokio::test]
+async fn an_update_to_an_image_that_exits_is_rolled_back_by_swarm_and_reported_as_such() {
+    let lab = Lab::require();
+    let open = lab.open_registry();
+    let (repository, runs, exits) = FIXTURE_EXITING;
+    let name = unique("exits");
+    let _service = create_service(&lab, &name, &format!("{open}/{repository}:{runs}"), &[]);
+    let before = spec_image(&lab, &name);
+
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .tidewatch(&lab)
+        .args(["update", &name, "--engine", lab.swarm_docker_host(), "--yes"])
+        .output()
+        .expect("run tidewatch update");
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "not updated: {stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "the update of the service {name} to {open}/{repository}:{exits}@"
+        )) && stdout.contains("failed and Swarm rolled it back to")
+            && stdout.contains("non-zero exit (3)"),
+        "{stdout}"
+    );
+    let service = inspect(&lab, &name);
+    assert_eq!(service["UpdateStatus"]["State"], "rollback_completed");
+    assert_eq!(
+        service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"],
+        before.as_str()
+    );
+    // Swarm calls the rollback done once the old task is scheduled; it then starts.
+    wait_running(&lab, &name);
+    assert_eq!(running_images(&lab, &name), [before]);
+}
+
+#[tokio::test]
+async fn a_private_image_is_pulled_by_swarm_with_the_credentials_tidewatch_forwards() {
+    let lab = Lab::require();
+    let basic = lab.basic_registry();
+    let user = lab.var("TIDEWATCH_LAB_BASIC_USER");
+    let password = lab.var("TIDEWATCH_LAB_BASIC_PASSWORD");
+    let name = unique("private");
+    let repository = format!("tests/{name}");
+    copy_image_as(
+        basic,
+        Some((user, password)),
+        "fixtures/app",
+        "1.25.3",
+        &repository,
+        Some("1.0.0"),
+    )
+    .await;
+    copy_image_as(
+        basic,
+        Some((user, password)),
+        "fixtures/app",
+        "1.25.4",
+        &repository,
+        Some("1.0.1"),
+    )
+    .await;
+    // The first version is pulled beforehand and the service is created without credentials:
+    // Swarm has none of its own, so the new version can only be pulled with what Tidewatch sends.
+    tidewatch_core::init_crypto();
+    let engine = Engine::connect_with(&EngineSpec::new("swarm", lab.swarm_docker_host()))
+        .await
+        .expect("connect to the lab's Swarm manager");
+    let first = format!("{basic}/{repository}:1.0.0");
+    tidewatch_lab::containers::pull(engine.docker(), &first, Some((basic, user, password))).await;
+    let digest = run(docker(&lab).args(["image", "inspect", "--format", "{{index .RepoDigests 0}}", &first]));
+    let digest = text(&digest.stdout).trim().rsplit_once('@').unwrap().1.to_string();
+    let _service = create_service(&lab, &name, &format!("{first}@{digest}"), &["--no-resolve-image"]);
+
+    let sandbox = Sandbox::new();
+    sandbox.write_docker_auth(basic, user, password);
+    let output = sandbox
+        .tidewatch(&lab)
+        .args(["update", &name, "--engine", lab.swarm_docker_host(), "--yes"])
+        .output()
+        .expect("run tidewatch update");
+    let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{all}");
+    assert!(!all.contains(password), "the password never reaches the output");
+    wait_running(&lab, &name);
+    let images = running_images(&lab, &name);
+    assert_eq!(images.len(), 1, "{images:?}");
+    assert!(
+        images[0].starts_with(&format!("{basic}/{repository}:1.0.1@")),
+        "{images:?}"
+    );
+}
+
+#[tokio::test]
+async fn updating_a_service_that_is_up_to_date_or_missing_changes_nothing() {
+    let lab = Lab::require();
+    let open = lab.open_registry();
+    let name = unique("current");
+    let _service = create_service(&lab, &name, &format!("{open}/fixtures/app:1.25.4"), &[]);
+    let before = inspect(&lab, &name);
+    let sandbox = Sandbox::new();
+
+    let output = sandbox
+        .tidewatch(&lab)
+        .args(["update", &name, "--engine", lab.swarm_docker_host(), "--yes"])
+        .output()
+        .expect("run tidewatch update");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("is up to date"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(
+        inspect(&lab, &name)["Version"],
+        before["Version"],
+        "the service is untouched"
+    );
+
+    let output = sandbox
+        .tidewatch(&lab)
+        .args([
+            "update",
+            "no-such-service",
+            "--engine",
+            lab.swarm_docker_host(),
+            "--yes",
+        ])
+        .output()
+        .expect("run tidewatch update");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("no service named \"no-such-service\""),
+        "{}",
+        text(&output.stderr)
+    );
+}
