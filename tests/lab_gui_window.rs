@@ -83,16 +83,103 @@ fn forget_login(lab: &Lab, registry: &str) {
     assert!(left.stdout.is_empty(), "the keyring still holds a login for {registry}");
 }
 
-/// The app's own files for one test: a config naming the lab engine, an empty data dir.
+/// The app's own files for one test: a config naming the lab engine (and the lab's Swarm manager
+/// when it is another engine), an empty data dir.
 fn app_home(lab: &Lab) -> tempfile::TempDir {
     let home = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(home.path().join("config/tidewatch")).expect("config dir");
-    std::fs::write(
-        home.path().join("config/tidewatch/config.toml"),
-        format!("[[engines]]\nname = \"lab\"\nhost = \"{}\"\n", lab.docker_host()),
-    )
-    .expect("write config");
+    let mut config = format!("[[engines]]\nname = \"lab\"\nhost = \"{}\"\n", lab.docker_host());
+    if lab.swarm_docker_host() != lab.docker_host() {
+        config.push_str(&format!(
+            "\n[[engines]]\nname = \"swarm\"\nhost = \"{}\"\n",
+            lab.swarm_docker_host()
+        ));
+    }
+    std::fs::write(home.path().join("config/tidewatch/config.toml"), config).expect("write config");
     home
+}
+
+/// A Swarm stack on the lab's Swarm manager, removed when dropped (pass or fail).
+struct Stack {
+    host: String,
+    name: &'static str,
+}
+
+impl Stack {
+    /// `docker stack deploy` of one service `web` running `image` (on the host network: a stack's
+    /// default overlay network is not needed), waiting until it runs.
+    fn deploy(lab: &Lab, name: &'static str, image: &str) -> Stack {
+        let stack = Stack {
+            host: lab.swarm_docker_host().to_string(),
+            name,
+        };
+        // A stack left by an earlier run is removed first, and its service waited out.
+        let _ = stack.docker().args(["stack", "rm", name]).output();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let listed = stack
+                .docker()
+                .args(["service", "ls", "-q", "--filter"])
+                .arg(format!("label=com.docker.stack.namespace={name}"))
+                .output()
+                .expect("run docker service ls (package docker.io)");
+            if String::from_utf8_lossy(&listed.stdout).trim().is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "an earlier stack {name} was not removed");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let compose = format!(
+            "version: \"3.8\"\nservices:\n  web:\n    image: {image}\n    networks: [outside]\n\
+             networks:\n  outside:\n    external: true\n    name: host\n"
+        );
+        let file = std::env::temp_dir().join(format!("{name}.yml"));
+        std::fs::write(&file, compose).expect("write the stack file");
+        let deployed = stack
+            .docker()
+            .args(["stack", "deploy", "--compose-file"])
+            .arg(&file)
+            .arg(name)
+            .output()
+            .expect("run docker stack deploy (package docker.io)");
+        assert!(
+            deployed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&deployed.stderr)
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let listed = stack
+                .docker()
+                .args([
+                    "service",
+                    "ls",
+                    "--filter",
+                    &format!("name={name}_web"),
+                    "--format",
+                    "{{.Replicas}}",
+                ])
+                .output()
+                .expect("run docker service ls");
+            if String::from_utf8_lossy(&listed.stdout).trim() == "1/1" {
+                return stack;
+            }
+            assert!(Instant::now() < deadline, "the stack {name} did not start");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    fn docker(&self) -> Command {
+        let mut command = Command::new("docker");
+        command.args(["-H", &self.host]).env_remove("DOCKER_HOST");
+        command
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.docker().args(["stack", "rm", self.name]).output();
+    }
 }
 
 #[tokio::test]
@@ -120,6 +207,9 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
     )
     .await;
     let private_id = containers::start_container(engine.docker(), &private_image, "gui-app-private", &[]).await;
+    // A Swarm stack's service: its own kind of entry, listed under its stack.
+    // Another image than the containers': a version is announced once, whoever runs it.
+    let _stack = Stack::deploy(&lab, "guishop", &format!("{open}/fixtures/web:1.9.0"));
     let notified_before = notify_lines(&lab).len();
 
     let home = app_home(&lab);
@@ -159,9 +249,42 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
         "the new tag is shown: {update_row}"
     );
 
+    // The service is listed as a service, under its stack's heading, not among the containers.
+    let stack_group = session.texts("[data-testid=group-stack] .group-head").await.join(" ");
+    assert!(
+        stack_group.contains("stack guishop") && stack_group.contains("1 service"),
+        "the stack's heading: {stack_group}"
+    );
+    let service_row = session
+        .text_contents("[data-testid=group-stack] [data-testid=container-row][data-kind=service]")
+        .await
+        .join(" ");
+    assert!(
+        service_row.contains("guishop_web")
+            && service_row.contains("service")
+            && service_row.contains("1.9.0 → 1.10.0"),
+        "the service's row: {service_row}"
+    );
+    let containers_group = session.text_contents("[data-testid=group-containers]").await.join(" ");
+    assert!(
+        containers_group.contains("gui-app-update") && !containers_group.contains("guishop_web"),
+        "its task is not listed again as a container: {containers_group}"
+    );
+
+    // Its details say what it is: a Swarm service of its stack, and its tasks.
+    session
+        .click("[data-testid=group-stack] [data-testid=container-row][data-kind=service] td:nth-child(2)")
+        .await;
+    let details = session.wait_for_text("#detail", "Swarm service").await.join(" ");
+    assert!(
+        details.contains("guishop") && details.contains("1 of 1"),
+        "the service's details: {details}"
+    );
+    session.click("#detail-close").await;
+
     // The tray follows the result (the tray is not in the DOM; the app's state drives it).
     assert_eq!(state["tray"], "updates", "{state}");
-    assert_eq!(state["updates"], 1, "{state}");
+    assert_eq!(state["updates"], 2, "the container's and the service's: {state}");
 
     // Exactly one notification for the new update …
     let new_notes: Vec<String> = notify_lines(&lab).split_off(notified_before);
@@ -171,6 +294,11 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
         ours[0].contains("1.25.3 → 1.25.4 (patch)"),
         "it names current and new version and kind: {}",
         ours[0]
+    );
+    assert_eq!(
+        new_notes.iter().filter(|l| l.contains("guishop_web")).count(),
+        1,
+        "and one for the service's: {new_notes:?}"
     );
 
     screenshot(&lab, "main-light.png");
@@ -187,7 +315,7 @@ async fn window_checks_notifies_once_and_saves_credentials_in_the_keyring() {
     assert_eq!(second["tray"], "updates");
     assert_eq!(
         notify_lines(&lab).len(),
-        notified_before + 1,
+        notified_before + 2,
         "a second check notifies nothing new"
     );
 

@@ -116,19 +116,29 @@ export class DetailPanel {
       parts.push(el("button", { type: "button", className: "button", dataset: { action: "release-notes", url: c.release_notes } }, "Release notes ↗"));
     }
 
+    const service = c.kind === "service";
+    if (service && c.rollout) {
+      const phase = c.rollout.phase.replaceAll("_", " ");
+      const tone = ["rolled_back", "paused", "rollback_paused"].includes(c.rollout.phase) ? "warning" : "info";
+      parts.push(el("p", { className: `alert ${tone}`, dataset: { testid: "rollout" } }, el("strong", {}, `Last Swarm update: ${phase}. `), c.rollout.message));
+    }
+
     const dl = el(
       "dl",
       { className: "facts" },
+      service ? field("Kind", "Swarm service") : null,
+      service ? field("Stack", text(c.stack)) : null,
+      service && c.replicas ? field("Tasks running", `${c.replicas.running} of ${c.replicas.desired}`) : null,
       field("Image", text(c.image, true)),
       field("Upstream", text(c.upstream, true)),
       field("Endpoint used", text(c.via, true)),
-      field("Platform", text(c.platform)),
+      service && c.platforms?.length > 1 ? field("Platforms", text(c.platforms.join(", "))) : field("Platform", text(c.platform)),
       field("Engine", text(c.engine)),
       c.update ? field("New tag", text(c.update.tag, true)) : null,
       c.update ? field("New digest", digest(c.update.digest)) : null,
-      field("Local digest", digest(c.local_digest)),
+      field(service ? "Deployed digest" : "Local digest", digest(c.local_digest)),
       field("Remote digest", digest(c.remote_digest)),
-      c.id ? field("Container ID", el("code", { className: "mono", title: c.id }, c.id.slice(0, 12))) : null,
+      c.id ? field(service ? "Service ID" : "Container ID", el("code", { className: "mono", title: c.id }, c.id.slice(0, 12))) : null,
     );
     parts.push(dl);
     this.body.replaceChildren(...parts);

@@ -1,5 +1,6 @@
-// The container table: rows grouped by engine, built once per report, filtered by toggling `hidden`.
-// One delegated listener per event type serves every row, so 1,000 containers stay cheap.
+// The container table: rows in the groups the backend names (an engine's containers, a Swarm
+// stack's services, an engine's other services), built once per report, filtered by toggling
+// `hidden`. One delegated listener per event type serves every row, so 1,000 containers stay cheap.
 import { el } from "./dom.js";
 import { activityLine } from "./updates.js";
 import {
@@ -51,6 +52,10 @@ function versionCell(c) {
 function buildRow(c) {
   const title = containerTitle(c);
   const nameCell = el("td", { className: "name" }, el("span", { className: "primary" }, title));
+  if (c.kind === "service") {
+    nameCell.append(el("span", { className: "tag", dataset: { testid: "service-tag" } }, "service"));
+    if (c.replicas) nameCell.append(el("span", { className: "sub" }, `${c.replicas.running}/${c.replicas.desired} tasks running`));
+  }
   if (c.name && c.name !== title) nameCell.append(el("span", { className: "sub" }, c.name));
   if (c.status === "unknown" && c.problem) {
     nameCell.append(el("span", { className: "sub error-text" }, c.problem.message));
@@ -62,7 +67,7 @@ function buildRow(c) {
     {
       className: "row",
       tabIndex: -1,
-      dataset: { testid: "container-row", containerId: c.id ?? c.image, name: c.name ?? "", status: c.status, updating: c.activity?.running ? "true" : "false" },
+      dataset: { testid: "container-row", containerId: c.id ?? c.image, name: c.name ?? "", status: c.status, kind: c.kind, updating: c.activity?.running ? "true" : "false" },
     },
     el("td", { className: "col-status" }, badge(c.status)),
     nameCell,
@@ -116,24 +121,22 @@ export class ContainerList {
     this.selected = null;
     if (!report) return;
 
-    const buckets = new Map();
-    for (const e of report.engines ?? []) buckets.set(e.name, []);
-    for (const c of report.containers) {
-      const key = c.engine ?? NO_ENGINE;
-      if (!buckets.has(key)) buckets.set(key, []);
-      buckets.get(key).push(c);
-    }
+    // The backend orders the groups and says which one each entry belongs to.
+    const buckets = new Map((report.groups ?? []).map((g) => [g.id, { info: g, list: [] }]));
+    for (const c of report.containers) buckets.get(c.group)?.list.push(c);
 
     const fragment = document.createDocumentFragment();
-    for (const [engine, list] of buckets) {
+    for (const { info, list } of buckets.values()) {
       if (list.length === 0) continue;
       list.sort(compare);
-      const body = el("tbody", { className: "group", dataset: { engine } });
-      const label = el("span", { className: "group-name" }, engine || "Images");
+      const engine = info.engine ?? NO_ENGINE;
+      const body = el("tbody", { className: "group", dataset: { engine, group: info.kind, testid: `group-${info.kind}` } });
+      const label = el("span", { className: "group-name" }, info.title);
       const count = el("span", { className: "group-count" });
       const head = el("tr", { className: "group-head" }, el("th", { colSpan: 5, scope: "colgroup" }, label, count));
       body.append(head);
-      const group = { head, count, engine, total: list.length };
+      const noun = info.kind === "stack" || info.kind === "services" ? "service" : info.kind === "images" ? "image" : "container";
+      const group = { head, count, engine, noun, total: list.length };
       this.groups.push(group);
       for (const c of list) {
         const row = buildRow(c);
@@ -198,7 +201,7 @@ export class ContainerList {
     }
     for (const [group, n] of visibleIn) {
       group.head.hidden = n === 0;
-      group.count.textContent = n === group.total ? ` · ${plural(n, "container")}` : ` · ${n} of ${group.total}`;
+      group.count.textContent = n === group.total ? ` · ${plural(n, group.noun)}` : ` · ${n} of ${group.total}`;
     }
     if (!this.active || this.active.hidden) this.makeActive(this.firstVisible());
     return visible;

@@ -132,7 +132,10 @@ $("update-all").addEventListener("click", () => updates.updateAll(list.updatable
 function summary(report, visible) {
   const s = report.summary ?? {};
   const total = s.containers ?? report.containers.length;
-  const parts = [plural(total, "container"), plural(s.updates ?? 0, "update")];
+  const services = report.containers.filter((c) => c.kind === "service").length;
+  const parts = [plural(total - services, "container")];
+  if (services) parts.push(plural(services, "service"));
+  parts.push(plural(s.updates ?? 0, "update"));
   if (s.errors) parts.push(plural(s.errors, "error"));
   if (visible !== total) parts.unshift(`showing ${visible} of`);
   return parts.join(" · ").replace("of · ", "of ");

@@ -52,12 +52,19 @@ export function banners(state, actions, loggedIn = null) {
   }
   if (!report) return out;
 
-  const down = report.engines.filter((e) => e.status !== "ok");
+  const down = report.engines.filter((e) => e.status === "unreachable" || e.status === "error");
+  // Its containers are listed, its Swarm services are not.
+  const partial = report.engines.filter((e) => e.status === "partial");
   // All engines down is an empty state (below), not a banner.
   if (down.length && down.length < report.engines.length) {
     out.push(banner("warn", `${plural(down.length, "engine")} did not answer.`, "Their containers are not listed.", {
       details: [engineErrors(down)],
       buttons: [button("Check Settings → Engines", () => actions.openSettings("set-engines"))],
+    }));
+  }
+  if (partial.length) {
+    out.push(banner("warn", `${plural(partial.length, "engine")} answered only in part.`, "Their containers are listed; their Swarm services could not be.", {
+      details: [engineErrors(partial)],
     }));
   }
 
@@ -95,7 +102,7 @@ export function emptyState(state, actions) {
     );
   }
   const engines = report.engines ?? [];
-  if (engines.length && engines.every((e) => e.status !== "ok")) {
+  if (engines.length && engines.every((e) => e.status === "unreachable" || e.status === "error")) {
     return empty(
       engines.length === 1 ? "The engine is not reachable" : "No engine is reachable",
       "Make sure Docker is running and that Tidewatch can reach it, or fix the engine address in Settings.",

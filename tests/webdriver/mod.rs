@@ -236,6 +236,23 @@ impl<'a> Session<'a> {
         texts
     }
 
+    /// The DOM text of each element matching `css`, clipped or not (WebDriver's element text
+    /// leaves out what is cut off by `text-overflow`).
+    pub async fn text_contents(&self, css: &str) -> Vec<String> {
+        let mut texts = Vec::new();
+        for id in self.elements(css).await {
+            let text = self
+                .command(
+                    reqwest::Method::GET,
+                    &format!("element/{id}/property/textContent"),
+                    None,
+                )
+                .await;
+            texts.push(text.as_str().unwrap_or_default().to_string());
+        }
+        texts
+    }
+
     pub async fn wait_for_text(&self, css: &str, needle: &str) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

@@ -120,7 +120,7 @@ impl Checker {
                         name: inventory.name.clone(),
                         endpoint: inventory.endpoint.clone(),
                         status: match inventory.workloads_error {
-                            Some(_) => EngineStatus::Error,
+                            Some(_) => EngineStatus::Partial,
                             None => EngineStatus::Ok,
                         },
                         error: inventory.workloads_error.as_ref().map(ErrorInfo::of),

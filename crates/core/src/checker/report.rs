@@ -17,6 +17,15 @@ pub enum EngineStatus {
     Unreachable,
     /// It answered, but listing its containers failed.
     Error,
+    /// Its containers are listed, but its Swarm services could not be (a manager without a leader).
+    Partial,
+}
+
+impl EngineStatus {
+    /// Whether the engine's containers were listed.
+    pub fn answered(self) -> bool {
+        matches!(self, EngineStatus::Ok | EngineStatus::Partial)
+    }
 }
 
 /// An `engines[]` entry of the document.
@@ -57,7 +66,7 @@ impl CheckReport {
 
     /// Whether no engine answered although some were asked (the CLI's fatal case).
     pub fn no_engine_reachable(&self) -> bool {
-        !self.engines.is_empty() && self.engines.iter().all(|e| e.status != EngineStatus::Ok)
+        !self.engines.is_empty() && self.engines.iter().all(|e| !e.status.answered())
     }
 
     /// Whether anything failed: a verdict that is `unknown`, or an engine that did not answer.
@@ -263,6 +272,9 @@ pub(crate) mod tests {
     fn no_engine_reachable_only_when_engines_were_asked_and_none_answered() {
         let mut report = report();
         assert!(!report.no_engine_reachable());
+        report.engines[0].status = EngineStatus::Partial;
+        assert!(!report.no_engine_reachable(), "its containers were listed");
+        assert!(report.has_errors(), "but not all of it");
         report.engines[0].status = EngineStatus::Unreachable;
         assert!(report.no_engine_reachable());
         report.engines.clear();

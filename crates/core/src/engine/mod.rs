@@ -12,7 +12,7 @@ mod swarm;
 mod targets;
 mod watch;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::ErrorKind;
 use std::path::Path;
 
@@ -263,13 +263,11 @@ impl Engine {
         if info.as_ref().is_some_and(swarm::is_manager) {
             match Swarm::new(self.clone()).services().await {
                 Ok(services) => {
-                    let listed: HashSet<&str> = services.iter().map(|s| s.id.as_str()).collect();
-                    inventory.containers.retain(|container| {
-                        container
-                            .labels
-                            .get(SERVICE_ID_LABEL)
-                            .is_none_or(|service| !listed.contains(service.as_str()))
-                    });
+                    // Every task is its service's: listed services cover the running ones, and a
+                    // task whose service is gone is being cleaned up by Swarm.
+                    inventory
+                        .containers
+                        .retain(|container| !container.labels.contains_key(SERVICE_ID_LABEL));
                     inventory.workloads = services;
                 }
                 Err(error) => inventory.workloads_error = Some(error),
