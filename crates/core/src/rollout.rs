@@ -1,7 +1,7 @@
 //! Updating an orchestrated workload (a Swarm service) through its orchestrator's own rollout,
 //! the one path the CLI and the app share: find the workload, check it again, resolve the new tag
 //! to a digest at the registry it pulls from, hand that image to the orchestrator with rollback
-//! on failure, then follow the rollout to its end and say how it ended (docs/swarm.md#updates).
+//! on failure, then follow the rollout to its end and say how it ended (docs/swarm.md#updating-a-service).
 //!
 //! Tidewatch never recreates a workload's replicas itself: the orchestrator keeps the previous
 //! spec and rolls back by itself, so there is nothing for Tidewatch to journal or undo.
@@ -277,7 +277,7 @@ async fn check(checker: &Checker, located: &Located) -> ContainerResult {
 /// digest at the registry its spec pulls from. Changes nothing.
 pub async fn plan_update(config: &Config, name: &str, options: &RolloutOptions) -> Result<RolloutPlan, RolloutError> {
     let located = locate(config, &options.engines, name).await?;
-    let checker = Checker::from_config(config).map_err(|e| RolloutError::Refused(e.to_string()))?;
+    let checker = Checker::from_config(config)?;
     let result = check(&checker, &located).await;
     let what = format!(
         "the {} {}",

@@ -12,13 +12,14 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 
+use crate::checker::CheckError;
 use crate::credentials::Credential;
 use crate::engine::{ContainerImage, EngineError};
 use crate::error::{Coded, ErrorKind};
 use crate::platform::Platform;
 
 /// What kind of orchestrated workload an entry is. Kubernetes would add its Deployments,
-/// StatefulSets and DaemonSets here (docs/kubernetes.md#the-unit).
+/// StatefulSets and DaemonSets here (docs/kubernetes.md#the-unit-workloads-not-pods).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkloadKind {
@@ -175,10 +176,13 @@ pub struct RolloutStarted {
 }
 
 /// Why a rollout could not be started or followed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RolloutError {
     #[error("{0}")]
     Engine(#[from] EngineError),
+    /// The configuration's mirror rules or tag filters are unusable.
+    #[error("{0}")]
+    Config(#[from] CheckError),
     #[error("no service named {name:?} on {engines}; `tidewatch check` lists the services Tidewatch sees")]
     NotFound { name: String, engines: String },
     #[error(
@@ -201,6 +205,7 @@ impl Coded for RolloutError {
     fn code(&self) -> &'static str {
         match self {
             RolloutError::Engine(error) => error.code(),
+            RolloutError::Config(error) => error.code(),
             RolloutError::NotFound { .. } => "workload_not_found",
             RolloutError::Ambiguous { .. } => "workload_ambiguous",
             RolloutError::NothingToRollBack { .. } => "nothing_to_roll_back",
