@@ -427,3 +427,42 @@ async fn updating_a_service_that_is_up_to_date_or_missing_changes_nothing() {
         text(&output.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_service_deployed_without_a_digest_is_unknown_unless_a_newer_tag_exists() {
+    let lab = Lab::require();
+    let open = lab.open_registry();
+    let run_name = unique("nodigest");
+    let _current = create_service(
+        &lab,
+        &format!("{run_name}-current"),
+        &format!("{open}/fixtures/app:1.25.4"),
+        &["--no-resolve-image"],
+    );
+    let _old = create_service(
+        &lab,
+        &format!("{run_name}-old"),
+        &format!("{open}/fixtures/app:1.25.3"),
+        &["--no-resolve-image"],
+    );
+    let entries = check_swarm(&lab, &Sandbox::new(), &run_name);
+    let current = entry(&entries, &format!("{run_name}-current"));
+    assert_eq!(
+        current["status"], "unknown",
+        "a moved tag could not be told: {current:#}"
+    );
+    assert_eq!(current["error"]["code"], "no_deployed_digest");
+    assert!(
+        current["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--no-resolve-image"),
+        "{current:#}"
+    );
+    let old = entry(&entries, &format!("{run_name}-old"));
+    assert_eq!(
+        old["status"], "update_available",
+        "a newer tag needs no digest: {old:#}"
+    );
+    assert_eq!(old["update"]["tag"], "1.25.4");
+}
