@@ -10,7 +10,6 @@ mod login;
 mod output;
 mod terminal;
 mod update;
-mod rollout;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -313,3 +313,51 @@ networks:
     let actual = normalize(&serde_json::to_string_pretty(&mine).unwrap(), &replacements);
     assert_golden("check-services.json", &actual);
 }
+
+#[tokio::test]
+async fn a_service_update_plan_keeps_the_recorded_fields_and_values() {
+    let lab = Lab::require();
+    let open = lab.open_registry();
+    let name = unique("contract-service");
+    let _service = common::swarm::create_service(
+        &lab,
+        &name,
+        &format!("{open}/fixtures/app:1.25.3"),
+        &["--update-failure-action", "pause"],
+    );
+    let id = common::swarm::inspect(&lab, &name)["ID"].as_str().unwrap().to_string();
+
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .tidewatch(&lab)
+        .args([
+            "update",
+            &name,
+            "--dry-run",
+            "--json",
+            "--engine",
+            lab.swarm_docker_host(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run tidewatch update --dry-run");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let mut replacements = lab_replacements(&lab, "127.0.0.1:1");
+    replacements.push((name.clone(), "<run>"));
+    replacements.push((lab.swarm_docker_host().to_string(), "<engine>"));
+    replacements.push((id, "<id>"));
+    let actual = normalize(&text(&output.stdout), &replacements)
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with("\"started_at\": \"") {
+                let indent = &line[..line.len() - line.trim_start().len()];
+                format!("{indent}\"started_at\": \"<time>\",")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    assert_golden("update-service-plan.json", &actual);
+}

@@ -8,7 +8,7 @@ use common::swarm::{create_service, deploy_stack, docker, inspect, run, running_
 use common::*;
 use serde_json::Value;
 use tidewatch_core::engine::{Engine, EngineSpec};
-use tidewatch_lab::{Lab, FIXTURE_EXITING};
+use tidewatch_lab::{Lab, FIXTURE_CRASHES};
 
 /// `tidewatch check --json` of the lab's Swarm manager, and the entries whose name starts with `prefix`.
 fn check_swarm(lab: &Lab, sandbox: &Sandbox, prefix: &str) -> Vec<Value> {
@@ -216,25 +216,67 @@ async fn an_update_to_a_new_tag_completes_through_swarm_and_rolls_back_on_reques
         &["--update-failure-action", "pause", "--update-parallelism", "1"],
     );
     let before = spec_image(&lab, &name);
+    let version = inspect(&lab, &name)["Version"]["Index"].clone();
     let sandbox = Sandbox::new();
+    let new_digest = get_manifest(open, "fixtures/app", "1.25.4").await.digest;
+    let expected = format!("{open}/fixtures/app:1.25.4@{new_digest}");
+
+    // The dry run: the same plan as a container's, with the spec fields Swarm would be given.
+    let output = sandbox
+        .tidewatch(&lab)
+        .args([
+            "update",
+            &name,
+            "--engine",
+            lab.swarm_docker_host(),
+            "--dry-run",
+            "--json",
+        ])
+        .output()
+        .expect("run tidewatch update --dry-run");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report = json_of(&output);
+    let plan = &report["plans"][0];
+    assert_eq!(plan["method"], "swarm", "{plan:#}");
+    assert_eq!(plan["container"], name.as_str());
+    assert_eq!(plan["image"], before.as_str());
+    assert_eq!(plan["target"]["reference"], expected.as_str());
+    assert_eq!(plan["target"]["kind"], "patch");
+    assert_eq!(plan["service"]["replicas"]["desired"], 1);
+    let changes: Vec<(&str, &str)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["field"].as_str().unwrap(), c["after"].as_str().unwrap_or("")))
+        .collect();
+    assert!(
+        changes.contains(&("TaskTemplate.ContainerSpec.Image", expected.as_str()))
+            && changes.contains(&("UpdateConfig.FailureAction", "rollback")),
+        "{changes:?}"
+    );
+    assert_eq!(
+        inspect(&lab, &name)["Version"]["Index"],
+        version,
+        "a dry run changes nothing"
+    );
 
     let output = sandbox
         .tidewatch(&lab)
-        .args(["update", &name, "--engine", lab.swarm_docker_host(), "--yes", "--json"])
+        .args(["update", &name, "--engine", lab.swarm_docker_host(), "--yes"])
         .output()
         .expect("run tidewatch update");
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    let report = json_of(&output);
-    let new_digest = get_manifest(open, "fixtures/app", "1.25.4").await.digest;
-    let expected = format!("{open}/fixtures/app:1.25.4@{new_digest}");
-    assert_eq!(report["outcome"], "done", "{report:#}");
-    assert_eq!(report["phase"], "completed");
-    assert_eq!(report["from"], before.as_str());
-    assert_eq!(report["to"], expected.as_str());
     assert!(
-        text(&output.stderr).contains("Swarm: completed"),
+        text(&output.stderr).contains(&format!("{name}: Swarm: completed")),
         "the rollout is followed: {}",
         text(&output.stderr)
+    );
+    assert!(
+        text(&output.stdout).contains(&format!(
+            "{name}: update done through Swarm: the service runs {expected}"
+        )),
+        "{}",
+        text(&output.stdout)
     );
 
     let service = inspect(&lab, &name);
@@ -257,15 +299,23 @@ async fn an_update_to_a_new_tag_completes_through_swarm_and_rolls_back_on_reques
     // Rolled back through Swarm: the previous spec comes back.
     let output = sandbox
         .tidewatch(&lab)
-        .args(["rollback", &name, "--engine", lab.swarm_docker_host(), "--yes"])
+        .args([
+            "rollback",
+            &name,
+            "--engine",
+            lab.swarm_docker_host(),
+            "--yes",
+            "--json",
+        ])
         .output()
         .expect("run tidewatch rollback");
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert!(
-        text(&output.stdout).contains(&format!("rolled the service {name} back to {before}")),
-        "{}",
-        text(&output.stdout)
-    );
+    let result = &json_of(&output)["results"][0];
+    assert_eq!(result["action"], "rollback", "{result:#}");
+    assert_eq!(result["status"], "updated");
+    assert_eq!(result["method"], "swarm");
+    assert_eq!(result["image_before"], expected.as_str());
+    assert_eq!(result["image_after"], before.as_str());
     assert_eq!(spec_image(&lab, &name), before);
     assert_eq!(inspect(&lab, &name)["UpdateStatus"]["State"], "rollback_completed");
     wait_running(&lab, &name);
@@ -277,11 +327,12 @@ async fn an_update_to_a_new_tag_completes_through_swarm_and_rolls_back_on_reques
         .args(["rollback", &name, "--engine", lab.swarm_docker_host(), "--yes"])
         .output()
         .expect("run tidewatch rollback");
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output.stderr).contains("already rolled back"),
+        text(&output.stdout).contains(&format!("{name}: refused: "))
+            && text(&output.stdout).contains("already rolled back"),
         "{}",
-        text(&output.stderr)
+        text(&output.stdout)
     );
     assert_eq!(spec_image(&lab, &name), before);
 }
@@ -290,7 +341,8 @@ async fn an_update_to_a_new_tag_completes_through_swarm_and_rolls_back_on_reques
 async fn an_update_to_an_image_that_exits_is_rolled_back_by_swarm_and_reported_as_such() {
     let lab = Lab::require();
     let open = lab.open_registry();
-    let (repository, runs, exits) = FIXTURE_EXITING;
+    // 1.0.0 runs; 1.0.1 exits with status 3 as it starts.
+    let (repository, runs, exits) = (FIXTURE_CRASHES, "1.0.0", "1.0.1");
     let name = unique("exits");
     let _service = create_service(&lab, &name, &format!("{open}/{repository}:{runs}"), &[]);
     let before = spec_image(&lab, &name);
@@ -298,23 +350,32 @@ async fn an_update_to_an_image_that_exits_is_rolled_back_by_swarm_and_reported_a
     let sandbox = Sandbox::new();
     let output = sandbox
         .tidewatch(&lab)
-        .args(["update", &name, "--engine", lab.swarm_docker_host(), "--yes"])
+        .args(["update", &name, "--engine", lab.swarm_docker_host(), "--yes", "--json"])
         .output()
         .expect("run tidewatch update");
-    let stdout = text(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "not updated: {stdout}{}",
-        text(&output.stderr)
+    assert_eq!(output.status.code(), Some(1), "not updated: {}", text(&output.stderr));
+    let report = json_of(&output);
+    let result = &report["results"][0];
+    assert_eq!(result["status"], "rolled_back", "{result:#}");
+    assert_eq!(result["method"], "swarm");
+    assert_eq!(result["error"]["code"], "update_swarm_rolled_back");
+    let message = result["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "the update of the service {name} to {open}/{repository}:{exits}@"
+        )) && message.contains("failed and Swarm rolled it back to")
+            && message.contains("non-zero exit (3)"),
+        "{message}"
     );
     assert!(
-        stdout.contains(&format!(
-            "the update of the service {name} to {open}/{repository}:{exits}@"
-        )) && stdout.contains("failed and Swarm rolled it back to")
-            && stdout.contains("non-zero exit (3)"),
-        "{stdout}"
+        result["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("non-zero exit (3)")),
+        "the failed tasks' errors: {result:#}"
     );
+    assert_eq!(report["summary"]["rolled_back"], 1);
     let service = inspect(&lab, &name);
     assert_eq!(service["UpdateStatus"]["State"], "rollback_completed");
     assert_eq!(
@@ -397,11 +458,11 @@ async fn updating_a_service_that_is_up_to_date_or_missing_changes_nothing() {
         .args(["update", &name, "--engine", lab.swarm_docker_host(), "--yes"])
         .output()
         .expect("run tidewatch update");
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output.stderr).contains("is up to date"),
+        text(&output.stdout).contains(&format!("{name}: refused: the service {name} is up to date")),
         "{}",
-        text(&output.stderr)
+        text(&output.stdout)
     );
     assert_eq!(
         inspect(&lab, &name)["Version"],
@@ -422,7 +483,7 @@ async fn updating_a_service_that_is_up_to_date_or_missing_changes_nothing() {
         .expect("run tidewatch update");
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        text(&output.stderr).contains("no service named \"no-such-service\""),
+        text(&output.stderr).contains("service) named or with the ID \"no-such-service\""),
         "{}",
         text(&output.stderr)
     );
@@ -465,4 +526,49 @@ async fn a_service_deployed_without_a_digest_is_unknown_unless_a_newer_tag_exist
         "a newer tag needs no digest: {old:#}"
     );
     assert_eq!(old["update"]["tag"], "1.25.4");
+}
+
+#[tokio::test]
+async fn updating_a_task_container_of_a_service_is_refused_and_names_the_service_to_update() {
+    let lab = Lab::require();
+    let open = lab.open_registry();
+    let name = unique("task");
+    let _service = create_service(&lab, &name, &format!("{open}/fixtures/app:1.25.3"), &[]);
+    wait_running(&lab, &name);
+    let listed = run(docker(&lab).args([
+        "ps",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={name}"),
+        "--format",
+        "{{.Names}}",
+    ]));
+    let task = text(&listed.stdout)
+        .lines()
+        .next()
+        .expect("the service's task container")
+        .to_string();
+    let version = inspect(&lab, &name)["Version"]["Index"].clone();
+
+    let output = Sandbox::new()
+        .tidewatch(&lab)
+        .args(["update", &task, "--engine", lab.swarm_docker_host(), "--yes", "--json"])
+        .output()
+        .expect("run tidewatch update");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let result = &json_of(&output)["results"][0];
+    assert_eq!(result["status"], "refused", "{result:#}");
+    assert_eq!(result["error"]["code"], "update_swarm");
+    assert!(
+        result["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("`tidewatch update {name} --engine MANAGER`")),
+        "{result:#}"
+    );
+    assert_eq!(
+        inspect(&lab, &name)["Version"]["Index"],
+        version,
+        "the service is untouched"
+    );
+    assert_eq!(running_images(&lab, &name).len(), 1, "its task still runs");
 }

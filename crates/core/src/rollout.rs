@@ -1,7 +1,9 @@
-//! Updating an orchestrated workload (a Swarm service) through its orchestrator's own rollout,
-//! the one path the CLI and the app share: find the workload, check it again, resolve the new tag
-//! to a digest at the registry it pulls from, hand that image to the orchestrator with rollback
-//! on failure, then follow the rollout to its end and say how it ended (docs/swarm.md#updating-a-service).
+//! Updating an orchestrated workload (a Swarm service) through its orchestrator's own rollout:
+//! find the workload, check it (again, when the verdict is not fresh), resolve the new tag to a
+//! digest at the registry it pulls from, hand that image to the orchestrator with rollback on
+//! failure, then follow the rollout to its end and say how it ended
+//! (docs/swarm.md#updating-a-service). The front ends reach it through `update::Updater`, which
+//! routes a service here and a container to its own recreate path.
 //!
 //! Tidewatch never recreates a workload's replicas itself: the orchestrator keeps the previous
 //! spec and rolls back by itself, so there is nothing for Tidewatch to journal or undo.
@@ -11,9 +13,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::checker::{CheckRequest, Checker, ContainerResult, EngineInventory, Kind, Status, Update};
-use crate::config::Config;
 use crate::credentials::{ChainProvider, CredentialProvider as _};
-use crate::engine::{engines_to_watch, Engine, EngineError, DEFAULT_MONITOR};
+use crate::engine::{Engine, EngineError, DEFAULT_MONITOR};
 use crate::error::ErrorInfo;
 use crate::platform::Platform;
 use crate::reference::Reference;
@@ -28,11 +29,9 @@ use crate::version::UpdateKind;
 /// How often a rollout is asked where it stands.
 const POLL: Duration = Duration::from_secs(1);
 
-/// Where to look for the workload, and how long to watch its rollout.
+/// How a rollout is asked for and watched.
 #[derive(Debug, Clone)]
 pub struct RolloutOptions {
-    /// Engine URLs (`--engine`); empty: the configured engines, else the local one.
-    pub engines: Vec<String>,
     /// How long each new replica must keep running before the orchestrator counts it as a
     /// success; a failure within it rolls the update back (Swarm's update monitor).
     pub monitor: Duration,
@@ -44,7 +43,6 @@ pub struct RolloutOptions {
 impl Default for RolloutOptions {
     fn default() -> Self {
         RolloutOptions {
-            engines: Vec::new(),
             monitor: DEFAULT_MONITOR,
             deadline: Duration::from_secs(600),
         }
@@ -165,6 +163,13 @@ pub struct Located {
     orchestrator: Box<dyn Orchestrator>,
 }
 
+impl Located {
+    /// The orchestrator that runs the workload.
+    pub fn orchestrator(&self) -> &dyn Orchestrator {
+        self.orchestrator.as_ref()
+    }
+}
+
 impl std::fmt::Debug for Located {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Located")
@@ -174,66 +179,31 @@ impl std::fmt::Debug for Located {
     }
 }
 
-/// Finds the workload named `name` (its name, its ID, or a unique prefix of its ID) on the engines
-/// given (else the configured ones, else the local one) that run an orchestrator.
-pub async fn locate(config: &Config, engines: &[String], name: &str) -> Result<Located, RolloutError> {
-    let targets = engines_to_watch(config, engines);
-    let mut found: Vec<Located> = Vec::new();
-    let mut asked = Vec::new();
-    let mut first_error: Option<EngineError> = None;
-    let mut reachable = 0;
-    for target in &targets {
-        asked.push(target.name().to_string());
-        let engine = match target.connect().await {
-            Ok(engine) => engine,
-            Err(error) => {
-                first_error.get_or_insert(error);
-                continue;
-            }
-        };
-        reachable += 1;
-        let Some(orchestrator) = engine.orchestrator().await? else {
-            continue;
-        };
-        let workloads = orchestrator.workloads().await?;
-        let exact = workloads.iter().find(|w| w.name == name || w.id == name).cloned();
-        let by_prefix: Vec<&Workload> = workloads
-            .iter()
-            .filter(|w| name.len() >= 4 && w.id.starts_with(name))
-            .collect();
-        let workload = match (exact, by_prefix.as_slice()) {
-            (Some(workload), _) => workload,
-            (None, [only]) => (*only).clone(),
-            _ => continue,
-        };
-        found.push(Located {
-            engine,
-            workload,
-            orchestrator,
-        });
-    }
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 if reachable == 0 => Err(first_error.map(RolloutError::Engine).unwrap_or(RolloutError::NotFound {
-            name: name.to_string(),
-            engines: asked.join(", "),
-        })),
-        0 => Err(RolloutError::NotFound {
-            name: name.to_string(),
-            engines: asked.join(", "),
-        }),
-        _ => Err(RolloutError::Ambiguous {
-            name: name.to_string(),
-            engines: found
-                .iter()
-                .map(|l| l.engine.name().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
-    }
+/// The workload named `name` on `engine` (its name, its ID, or a unique prefix of its ID of 4
+/// characters or more); `None` when the engine runs no orchestrator or no such workload.
+pub async fn find(engine: &Engine, name: &str) -> Result<Option<Located>, EngineError> {
+    let Some(orchestrator) = engine.orchestrator().await? else {
+        return Ok(None);
+    };
+    let workloads = orchestrator.workloads().await?;
+    let exact = workloads.iter().find(|w| w.name == name || w.id == name).cloned();
+    let by_prefix: Vec<&Workload> = workloads
+        .iter()
+        .filter(|w| name.len() >= 4 && w.id.starts_with(name))
+        .collect();
+    let workload = match (exact, by_prefix.as_slice()) {
+        (Some(workload), _) => workload,
+        (None, [only]) => (*only).clone(),
+        _ => return Ok(None),
+    };
+    Ok(Some(Located {
+        engine: engine.clone(),
+        workload,
+        orchestrator,
+    }))
 }
 
-/// Checks the located workload again, now (a check is never trusted stale for a change).
+/// Checks the located workload now.
 async fn check(checker: &Checker, located: &Located) -> ContainerResult {
     let registry_mirrors = located.engine.registry_mirrors().await.unwrap_or_default();
     let request = CheckRequest {
@@ -273,12 +243,18 @@ async fn check(checker: &Checker, located: &Located) -> ContainerResult {
     })
 }
 
-/// Plans the update of the workload `name`: found, checked again, and the new tag resolved to a
-/// digest at the registry its spec pulls from. Changes nothing.
-pub async fn plan_update(config: &Config, name: &str, options: &RolloutOptions) -> Result<RolloutPlan, RolloutError> {
-    let located = locate(config, &options.engines, name).await?;
-    let checker = Checker::from_config(config)?;
-    let result = check(&checker, &located).await;
+/// Plans the update of a located workload: its verdict (`known`, when the caller's is fresh, else
+/// a check now), and the new tag resolved to a digest at the registry its spec pulls from.
+/// Changes nothing.
+pub async fn plan(
+    checker: &Checker,
+    located: &Located,
+    known: Option<&ContainerResult>,
+) -> Result<RolloutPlan, RolloutError> {
+    let result = match known {
+        Some(known) => known.clone(),
+        None => check(checker, located).await,
+    };
     let what = format!(
         "the {} {}",
         Kind::from(located.workload.kind).as_str(),
@@ -381,16 +357,15 @@ fn familiar_as_written(written: &str, to: &Reference) -> String {
     }
 }
 
-/// Applies `plan`: the orchestrator rolls the workload out to `plan.to`, rolling back by itself
-/// if a new replica fails within the monitor period; the rollout is followed to its end.
-/// Refused when the workload changed since the plan was made.
-pub async fn apply_update(
-    config: &Config,
+/// Applies `plan` to the workload it was made for (found again as `located`): the orchestrator
+/// rolls it out to `plan.to`, rolling back by itself if a new replica fails within the monitor
+/// period; the rollout is followed to its end. Refused when the workload changed since the plan.
+pub async fn apply(
+    located: &Located,
     plan: &RolloutPlan,
     options: &RolloutOptions,
     progress: &(dyn Fn(&RolloutState) + Sync),
 ) -> Result<RolloutReport, RolloutError> {
-    let located = locate(config, &options.engines, &plan.id).await?;
     if located.workload.image != plan.from {
         return Err(RolloutError::Refused(format!(
             "the {} {} now runs {} (the plan was made for {}); check again",
@@ -447,15 +422,13 @@ pub async fn apply_update(
     Ok(report)
 }
 
-/// Rolls the workload `name` back to its previous spec, the orchestrator's own way, and follows
+/// Rolls a located workload back to its previous spec, the orchestrator's own way, and follows
 /// the rollback to its end.
 pub async fn roll_back(
-    config: &Config,
-    name: &str,
+    located: &Located,
     options: &RolloutOptions,
     progress: &(dyn Fn(&RolloutState) + Sync),
 ) -> Result<RolloutReport, RolloutError> {
-    let located = locate(config, &options.engines, name).await?;
     let started = located.orchestrator.roll_back(&located.workload.id).await?;
     let mut report = RolloutReport {
         action: RolloutAction::Rollback,

@@ -166,6 +166,16 @@ pub struct ImageChange {
     pub monitor: Duration,
 }
 
+/// One field of a workload's spec that a change would set, as the orchestrator names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpecChange {
+    /// `TaskTemplate.ContainerSpec.Image`, `UpdateConfig.FailureAction`, …
+    pub field: String,
+    /// `None`: not set.
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
 /// The orchestrator accepted a change; what it said before, to tell its rollout from an older one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolloutStarted {
@@ -183,12 +193,6 @@ pub enum RolloutError {
     /// The configuration's mirror rules or tag filters are unusable.
     #[error("{0}")]
     Config(#[from] CheckError),
-    #[error("no service named {name:?} on {engines}; `tidewatch check` lists the services Tidewatch sees")]
-    NotFound { name: String, engines: String },
-    #[error(
-        "{name:?} names services on several engines ({engines}); say which with --engine, or use the service's ID"
-    )]
-    Ambiguous { name: String, engines: String },
     #[error("the {kind} {name} has no previous spec to roll back to: it was never updated")]
     NothingToRollBack { kind: &'static str, name: String },
     #[error("the {kind} {name} changed while Tidewatch was updating it (version {version}); check again and retry")]
@@ -206,8 +210,6 @@ impl Coded for RolloutError {
         match self {
             RolloutError::Engine(error) => error.code(),
             RolloutError::Config(error) => error.code(),
-            RolloutError::NotFound { .. } => "workload_not_found",
-            RolloutError::Ambiguous { .. } => "workload_ambiguous",
             RolloutError::NothingToRollBack { .. } => "nothing_to_roll_back",
             RolloutError::Conflict { .. } => "workload_changed",
             RolloutError::Refused(_) => "rollout_refused",
@@ -232,6 +234,9 @@ pub trait Orchestrator: Send + Sync {
     /// Asks the orchestrator to roll `change.workload_id` out to `change.image`, with its failure
     /// action set to roll back. Returns once the new spec is accepted, not when it is rolled out.
     fn roll_out<'a>(&'a self, change: &'a ImageChange) -> BoxFuture<'a, Result<RolloutStarted, RolloutError>>;
+
+    /// The fields of the workload's spec that `change` would set (the dry run), changing nothing.
+    fn spec_changes<'a>(&'a self, change: &'a ImageChange) -> BoxFuture<'a, Result<Vec<SpecChange>, RolloutError>>;
 
     /// Asks the orchestrator to put the workload's previous spec back, its own way.
     fn roll_back<'a>(&'a self, workload_id: &'a str) -> BoxFuture<'a, Result<RolloutStarted, RolloutError>>;

@@ -209,7 +209,7 @@ async fn containers_an_update_must_not_touch_are_refused_with_a_reason() {
             "swarm",
             labelled("com.docker.swarm.service.name", "stack_web"),
             "update_swarm",
-            "docker service update --image IMAGE stack_web",
+            "update the service instead, on a Swarm manager (`tidewatch update stack_web",
         ),
         (
             "kube",
@@ -260,6 +260,11 @@ async fn a_stale_verdict_is_checked_again_and_a_recent_one_is_acted_on() {
     let updater = scratch.updater();
     // What the app might hold: a verdict saying "up to date" (made before 1.0.1 was pushed, say).
     let verdict = |age: std::time::Duration| tidewatch_core::checker::ContainerResult {
+        kind: tidewatch_core::checker::Kind::Container,
+        stack: None,
+        platforms: Vec::new(),
+        replicas: None,
+        rollout: None,
         engine: Some("lab".into()),
         id: Some(id.clone()),
         name: Some(name.clone()),

@@ -22,7 +22,7 @@ use crate::credentials::{Credential, SecretKind};
 use crate::platform::Platform;
 use crate::source::{
     ImageChange, Orchestrator, Replicas, RolloutError, RolloutPhase, RolloutStarted, RolloutState, RolloutStatus,
-    Workload, WorkloadKind,
+    SpecChange, Workload, WorkloadKind,
 };
 
 /// The label `docker stack deploy` puts on every service of a stack.
@@ -196,6 +196,16 @@ impl Orchestrator for Swarm {
         .boxed()
     }
 
+    fn spec_changes<'a>(&'a self, change: &'a ImageChange) -> BoxFuture<'a, Result<Vec<SpecChange>, RolloutError>> {
+        async move {
+            let service = self.inspect(&change.workload_id).await?;
+            let before = service.spec.unwrap_or_default();
+            let after = with_new_image(before.clone(), change);
+            Ok(changed_fields(&before, &after))
+        }
+        .boxed()
+    }
+
     fn roll_back<'a>(&'a self, workload_id: &'a str) -> BoxFuture<'a, Result<RolloutStarted, RolloutError>> {
         async move {
             let service = self.inspect(workload_id).await?;
@@ -274,6 +284,63 @@ fn with_new_image(mut spec: ServiceSpec, change: &ImageChange) -> ServiceSpec {
     update.failure_action = Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK);
     update.monitor = Some(update.monitor.unwrap_or_default().max(monitor));
     spec
+}
+
+/// The fields [`with_new_image`] sets that differ between `before` and `after`.
+fn changed_fields(before: &ServiceSpec, after: &ServiceSpec) -> Vec<SpecChange> {
+    let image = |spec: &ServiceSpec| {
+        spec.task_template
+            .as_ref()
+            .and_then(|t| t.container_spec.as_ref())
+            .and_then(|c| c.image.clone())
+    };
+    let platforms = |spec: &ServiceSpec| {
+        let list: Vec<String> = spec
+            .task_template
+            .as_ref()
+            .and_then(|t| t.placement.as_ref())
+            .and_then(|p| p.platforms.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                format!(
+                    "{}/{}",
+                    p.os.as_deref().unwrap_or("?"),
+                    p.architecture.as_deref().unwrap_or("?")
+                )
+            })
+            .collect();
+        (!list.is_empty()).then(|| list.join(", "))
+    };
+    let failure_action = |spec: &ServiceSpec| {
+        spec.update_config
+            .as_ref()
+            .and_then(|u| u.failure_action)
+            .map(|a| a.to_string())
+    };
+    let monitor = |spec: &ServiceSpec| {
+        spec.update_config.as_ref().and_then(|u| u.monitor).map(|ns| {
+            humantime::format_duration(Duration::from_nanos(u64::try_from(ns).unwrap_or_default())).to_string()
+        })
+    };
+    [
+        ("TaskTemplate.ContainerSpec.Image", image(before), image(after)),
+        ("TaskTemplate.Placement.Platforms", platforms(before), platforms(after)),
+        (
+            "UpdateConfig.FailureAction",
+            failure_action(before),
+            failure_action(after),
+        ),
+        ("UpdateConfig.Monitor", monitor(before), monitor(after)),
+    ]
+    .into_iter()
+    .filter(|(_, before, after)| before != after)
+    .map(|(field, before, after)| SpecChange {
+        field: field.to_string(),
+        before,
+        after,
+    })
+    .collect()
 }
 
 /// What `docker service update --with-registry-auth` sends as `X-Registry-Auth`.
@@ -551,6 +618,16 @@ mod tests {
             "the placement follows the new image's platforms, as docker service update does"
         );
         assert_eq!(updated.labels, spec.labels);
+        let fields: Vec<String> = changed_fields(&spec, &updated).into_iter().map(|c| c.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "TaskTemplate.ContainerSpec.Image",
+                "TaskTemplate.Placement.Platforms",
+                "UpdateConfig.FailureAction"
+            ],
+            "what the dry run lists: the monitor was long enough already"
+        );
 
         spec.update_config = None;
         spec.task_template.as_mut().unwrap().placement = None;

@@ -23,6 +23,9 @@ use crate::error::{Coded, ErrorInfo};
 
 /// Applies `plan`; never fails as a whole: every ending is an outcome.
 pub async fn apply(ctx: &Context<'_>, engine: &Engine, plan: &UpdatePlan) -> UpdateOutcome {
+    if plan.method == Method::Swarm {
+        return super::service::apply(ctx, engine, plan).await;
+    }
     let started = Instant::now();
     let mut outcome = UpdateOutcome::new(
         engine.name(),
@@ -40,6 +43,8 @@ pub async fn apply(ctx: &Context<'_>, engine: &Engine, plan: &UpdatePlan) -> Upd
     let result = match &plan.method {
         Method::Recreate => recreate(ctx, engine, plan, &mut outcome).await.map(|()| None),
         Method::Compose(compose) => through_compose(ctx, engine, plan, compose, &mut outcome).await,
+        // Swarm's own rollout, above.
+        Method::Swarm => Ok(None),
     };
     let compose_record = result.unwrap_or_else(|error| {
         outcome.status = OutcomeStatus::Failed;

@@ -23,6 +23,9 @@ pub enum ChangeReason {
     CarriedVolume,
     /// A `container:<id>` mode now names the provider by its name.
     ProviderName,
+    /// How a Swarm service's update is rolled out: rolled back on a failure within the monitor
+    /// period; the placement follows the new image's platforms.
+    Rollout,
 }
 
 /// One field that differs between the old container and the new one.

@@ -3,12 +3,16 @@
 
 use crate::engine::EngineError;
 use crate::error::{self, Coded};
+use crate::source::RolloutError;
 use crate::store::StoreError;
 
 /// An update (or rollback) that was refused, failed, or could not be finished.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
-    #[error("engine {engine} has no container named or with the ID {container:?}; `tidewatch check` lists them")]
+    #[error(
+        "engine {engine} has no container (nor, on a Swarm manager, service) named or with the ID {container:?}; \
+         `tidewatch check` lists them"
+    )]
     NoSuchContainer { engine: String, container: String },
     #[error(
         "{container:?} matches several containers on engine {engine} ({matches}); give more of the ID or the name"
@@ -34,8 +38,8 @@ pub enum UpdateError {
     #[error("{container} is not watched (a tidewatch.enable=false label or its equivalent), so it is not updated")]
     NotWatched { container: String },
     #[error(
-        "{container} belongs to the Swarm service {service}: update the service instead \
-         (`docker service update --image IMAGE {service}`)"
+        "{container} is a task of the Swarm service {service}: update the service instead, on a Swarm manager \
+         (`tidewatch update {service} --engine MANAGER`)"
     )]
     Swarm { container: String, service: String },
     #[error("{container} is managed by Kubernetes: update its workload's image there, not the container")]
@@ -109,6 +113,9 @@ pub enum UpdateError {
     },
     #[error("{0}")]
     Engine(#[from] EngineError),
+    /// A Swarm service's update or rollback, refused or failed on Swarm's side (docs/swarm.md).
+    #[error("{0}")]
+    Rollout(#[from] RolloutError),
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("cannot take the update lock {path}: {reason}")]
@@ -141,6 +148,7 @@ impl Coded for UpdateError {
             UpdateError::RollbackStale { .. } => "update_rollback_stale",
             UpdateError::RollbackImageGone { .. } => "update_rollback_image_gone",
             UpdateError::Engine(error) => error.code(),
+            UpdateError::Rollout(error) => error.code(),
             UpdateError::Store(error) => error.code(),
             UpdateError::Lock { .. } => "update_lock",
             UpdateError::Journal { .. } => "update_journal",
@@ -150,6 +158,7 @@ impl Coded for UpdateError {
     fn kind(&self) -> error::ErrorKind {
         match self {
             UpdateError::Engine(error) => error.kind(),
+            UpdateError::Rollout(error) => error.kind(),
             _ => error::ErrorKind::Answered,
         }
     }
@@ -174,6 +183,7 @@ impl UpdateError {
                 | UpdateError::ComposeFile { .. }
                 | UpdateError::NoRollback { .. }
                 | UpdateError::RollbackStale { .. }
+                | UpdateError::Rollout(RolloutError::Refused(_) | RolloutError::NothingToRollBack { .. })
         )
     }
 }

@@ -5,8 +5,8 @@
 //! a stale verdict), [`pull`] fetches the new image through the container's own name, [`blueprint`]
 //! builds the new container from `inspect`, [`swap`] replaces the old one behind a [`health`] gate
 //! with every step in the [`journal`] first, [`compose`] does the same through the compose CLI for
-//! compose services, [`rollback`] undoes a container's last update, [`recovery`] settles updates
-//! cut short, and [`policy`] says which updates may be applied without asking. [`lock`] keeps to
+//! compose services, [`service`] hands a Swarm service to Swarm's own rollout (`crate::rollout`),
+//! [`rollback`] undoes a container's last update, [`recovery`] settles updates cut short, and [`policy`] says which updates may be applied without asking. [`lock`] keeps to
 //! one update per engine at a time, across the CLI and the app.
 //!
 //! Both front ends call [`Updater`]: `plan` (the confirmation), `field_changes` (the dry run),
@@ -28,6 +28,7 @@ mod pull;
 mod recovery;
 pub mod report;
 mod rollback;
+mod service;
 mod swap;
 pub mod target;
 
@@ -35,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::checker::{CheckError, Checker, ContainerResult};
+use crate::checker::{CheckError, Checker, ContainerResult, Kind};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::store::{HistoryRow, Store};
@@ -52,6 +53,7 @@ pub use progress::{Phase, ProgressFn, UpdateProgress};
 pub use recovery::{Recovery, RecoveryOutcome};
 pub use report::{PlannedUpdate, UpdateReport, UpdateSummary};
 pub use rollback::{rollback_point, rollback_points};
+pub use service::ServicePlan;
 pub use target::TargetImage;
 
 /// The one entry point for updates, shared by the CLI and the app. Cheap to share behind an `Arc`;
@@ -112,7 +114,9 @@ impl Updater {
     /// nothing: what it runs, what it would run, how (recreate or compose), which dependents go
     /// with it, the expected downtime. `Err` is a refusal (pinned, local only, Swarm, …) or a
     /// failure to ask. `known` is the caller's verdict for it, used when recent (else it is
-    /// checked again).
+    /// checked again). A name no container has is looked for among the engine's Swarm services
+    /// (when it is a manager); a service's plan has the method `swarm` and is applied through
+    /// Swarm's own rollout (docs/swarm.md#updating-a-service).
     pub async fn plan(
         &self,
         engine: &Engine,
@@ -127,7 +131,20 @@ impl Updater {
                 phase,
             })
         };
-        preflight::plan(engine, &self.checker, container, known, self.gate, &report).await
+        // A Swarm service the caller's verdict names, or a name no container has: Swarm's way.
+        if known.is_none_or(|k| k.kind != Kind::Service) {
+            match preflight::plan(engine, &self.checker, container, known, self.gate, &report).await {
+                Err(UpdateError::NoSuchContainer { .. }) => {}
+                planned => return planned,
+            }
+        }
+        match service::find(engine, container).await? {
+            Some(located) => service::plan(&self.checker, &located, known, self.gate, &report).await,
+            None => Err(UpdateError::NoSuchContainer {
+                engine: engine.name().to_string(),
+                container: container.to_string(),
+            }),
+        }
     }
 
     /// Every field the update would change in the container (the dry run), from the new image's
@@ -139,6 +156,9 @@ impl Updater {
         plan: &UpdatePlan,
         progress: &ProgressFn<'_>,
     ) -> Result<Vec<FieldChange>, UpdateError> {
+        if plan.method == Method::Swarm {
+            return service::field_changes(engine, plan, self.gate).await;
+        }
         let old = apply::still_as_planned(engine, plan).await?;
         let new_image = match engine.find_image(&plan.target.reference).await? {
             Some(image) => image,
@@ -172,6 +192,12 @@ impl Updater {
     /// image it ran before, through the same swap and health gate.
     pub async fn rollback(&self, engine: &Engine, container: &str, progress: &ProgressFn<'_>) -> UpdateOutcome {
         let ctx = self.context(engine, container, progress);
+        // A Swarm service is rolled back by Swarm, to its previous spec.
+        if let Err(UpdateError::NoSuchContainer { .. }) = preflight::find(engine, container).await {
+            if let Ok(Some(located)) = service::find(engine, container).await {
+                return service::rollback(&ctx, &located).await;
+            }
+        }
         rollback::rollback(&ctx, engine, container).await
     }
 

@@ -59,7 +59,7 @@ pub struct UpdateOutcome {
     pub container_id_after: Option<String>,
     /// Containers recreated with it (they share its network namespace).
     pub dependents: Vec<String>,
-    /// `recreate`, or `compose` for a compose service.
+    /// `recreate`, `compose` for a compose service, or `swarm` for a Swarm service.
     pub method: &'static str,
     /// Why it was refused, failed, rolled back or interrupted.
     pub error: Option<ErrorInfo>,

@@ -195,6 +195,11 @@ mod tests {
 
     fn result(kind: UpdateKind) -> ContainerResult {
         ContainerResult {
+            kind: crate::checker::Kind::Container,
+            stack: None,
+            platforms: Vec::new(),
+            replicas: None,
+            rollout: None,
             engine: Some("local".into()),
             id: Some("c".into()),
             name: Some("web".into()),

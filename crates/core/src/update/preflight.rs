@@ -42,6 +42,9 @@ pub struct UpdatePlan {
     pub downtime: Downtime,
     /// How the check reached its verdict.
     pub explanation: String,
+    /// For a Swarm service (`method` is `swarm`): its stack, tasks and how Swarm rolls it out;
+    /// `None` for a container.
+    pub service: Option<super::service::ServicePlan>,
 }
 
 /// How the container is replaced.
@@ -52,6 +55,8 @@ pub enum Method {
     Recreate,
     /// Through the compose CLI, for a compose service whose files are here.
     Compose(ComposePlan),
+    /// A Swarm service: Swarm's own rolling update of the service's spec (docs/swarm.md).
+    Swarm,
 }
 
 /// What the user should expect: the container is down from its stop until the new one starts;
@@ -173,6 +178,7 @@ pub async fn plan(
         dependents,
         downtime,
         explanation: result.explanation,
+        service: None,
     })
 }
 
@@ -204,7 +210,7 @@ pub async fn find(engine: &Engine, container: &str) -> Result<ContainerInspectRe
 }
 
 /// Whether a verdict can be acted on without checking again.
-fn is_fresh(known: &ContainerResult, id: &str, image: &str) -> bool {
+pub(super) fn is_fresh(known: &ContainerResult, id: &str, image: &str) -> bool {
     let recent = known
         .checked_at
         .elapsed()
@@ -223,6 +229,8 @@ async fn check_one(engine: &Engine, checker: &Checker, id: &str) -> Result<Optio
             name: engine.name().to_string(),
             endpoint: engine.spec().display_host(),
             containers: Ok(containers),
+            workloads: Vec::new(),
+            workloads_error: None,
             registry_mirrors,
         }],
         images: Vec::new(),
@@ -254,8 +262,8 @@ pub async fn dependents_of(engine: &Engine, id: &str, name: &str) -> Result<Vec<
     Ok(names)
 }
 
-/// Which of `engines` has the container `wanted`: a name or ID on any of them, or `ENGINE/NAME`
-/// for one engine (container names never hold a `/`). Returns the engine's index and the
+/// Which of `engines` has the container (or, on a Swarm manager, the service) `wanted`: a name or
+/// ID on any of them, or `ENGINE/NAME` for one engine (container names never hold a `/`). Returns the engine's index and the
 /// container's name. Several engines with a match is an error that lists the `ENGINE/NAME` forms.
 pub async fn locate(engines: &[Engine], wanted: &str) -> Result<(usize, String), UpdateError> {
     let all_names = || engines.iter().map(Engine::name).collect::<Vec<_>>().join(", ");
@@ -270,7 +278,12 @@ pub async fn locate(engines: &[Engine], wanted: &str) -> Result<(usize, String),
         }
         match find(engine, wanted_name).await {
             Ok(inspect) => found.push((index, container_name(&inspect))),
-            Err(UpdateError::NoSuchContainer { .. }) => {}
+            // Not a container: perhaps a service, on a Swarm manager.
+            Err(UpdateError::NoSuchContainer { .. }) => {
+                if let Some(located) = crate::rollout::find(engine, wanted_name).await? {
+                    found.push((index, located.workload.name));
+                }
+            }
             Err(error) => return Err(error),
         }
     }
@@ -300,6 +313,11 @@ mod tests {
 
     fn known(age: Duration, id: &str, image: &str) -> ContainerResult {
         ContainerResult {
+            kind: crate::checker::Kind::Container,
+            stack: None,
+            platforms: Vec::new(),
+            replicas: None,
+            rollout: None,
             engine: Some("local".into()),
             id: Some(id.into()),
             name: Some("web".into()),

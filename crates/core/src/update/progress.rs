@@ -62,6 +62,12 @@ pub enum Phase {
     RemovingOld {
         container: String,
     },
+    /// A Swarm service: Swarm's own rolling update (or rollback) moved to `state` (`updating`,
+    /// `rolling_back`, `completed`, …), with its message.
+    Swarm {
+        state: String,
+        message: String,
+    },
 }
 
 /// A progress callback: called from the updating task, so keep it quick.

@@ -92,6 +92,11 @@ mod tests {
 
     fn result(upstream: &str) -> ContainerResult {
         ContainerResult {
+            kind: crate::checker::Kind::Container,
+            stack: None,
+            platforms: Vec::new(),
+            replicas: None,
+            rollout: None,
             engine: Some("local".into()),
             id: Some("c".into()),
             name: Some("web".into()),

@@ -1,0 +1,281 @@
+//! Swarm services through the updater (docs/swarm.md#updating-a-service): a service named where a
+//! container is expected is planned, applied and rolled back by Swarm's own rollout
+//! (`crate::rollout`), and its outcome reads like a container's and joins the same history.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::changes::{ChangeReason, FieldChange};
+use super::journal::Action;
+use super::lock::EngineLock;
+use super::outcome::{OutcomeStatus, UpdateOutcome};
+use super::preflight::{is_fresh, Downtime, Method, UpdatePlan};
+use super::progress::Phase;
+use super::target::{version_of, TargetImage};
+use super::{Context, GateSettings, UpdateError};
+use crate::checker::{short_digest, Checker, ContainerResult, Kind};
+use crate::engine::Engine;
+use crate::error::ErrorInfo;
+use crate::platform::Platform;
+use crate::rollout::{self, Located, RolloutOptions, RolloutOutcome, RolloutPlan, RolloutReport};
+use crate::source::{ImageChange, Replicas, RolloutState};
+use crate::version::UpdateKind;
+
+/// What a service's plan says beyond a container's: where it belongs and how Swarm rolls it out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServicePlan {
+    pub stack: Option<String>,
+    /// Tasks running, of those desired.
+    pub replicas: Option<Replicas>,
+    /// The platforms the new image serves (its index's); empty for a single-platform image.
+    pub platforms: Vec<Platform>,
+    /// How long each new task must keep running before Swarm counts it; a failure within it rolls
+    /// the whole update back.
+    pub monitor_s: u64,
+}
+
+/// How Swarm is asked: each new task must run as long as a container without a healthcheck must
+/// (the gate's steady run), then Tidewatch follows the rollout for the default deadline.
+fn options(gate: GateSettings) -> RolloutOptions {
+    RolloutOptions {
+        monitor: gate.stable_for.max(crate::engine::DEFAULT_MONITOR),
+        ..RolloutOptions::default()
+    }
+}
+
+/// The service `name` on `engine`, or the error a container lookup would give.
+pub(super) async fn find(engine: &Engine, name: &str) -> Result<Option<Located>, UpdateError> {
+    Ok(rollout::find(engine, name).await?)
+}
+
+/// Plans the update of a located service (its verdict checked again unless `known` is fresh).
+pub(super) async fn plan(
+    checker: &Checker,
+    located: &Located,
+    known: Option<&ContainerResult>,
+    gate: GateSettings,
+    report: &(dyn Fn(Phase) + Send + Sync),
+) -> Result<UpdatePlan, UpdateError> {
+    let known = known.filter(|k| k.kind == Kind::Service && is_fresh(k, &located.workload.id, &located.workload.image));
+    if known.is_none() {
+        report(Phase::Checking);
+    }
+    let planned = rollout::plan(checker, located, known).await?;
+    Ok(update_plan(&planned, options(gate)))
+}
+
+/// A rollout plan in the updater's words, so the CLI's document and the app's confirmation show a
+/// service like a container (`method` is `swarm`).
+fn update_plan(planned: &RolloutPlan, options: RolloutOptions) -> UpdatePlan {
+    let tag = version_of(&planned.to);
+    let version = match planned.update.kind {
+        UpdateKind::Digest => {
+            let digest = planned.to.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+            format!("{tag} ({})", short_digest(digest))
+        }
+        _ => tag,
+    };
+    UpdatePlan {
+        engine: planned.engine.clone(),
+        container: planned.name.clone(),
+        container_id: planned.id.clone(),
+        image: planned.from.clone(),
+        image_id: String::new(),
+        current_version: version_of(&planned.from),
+        target: TargetImage {
+            reference: planned.to.clone(),
+            kind: planned.update.kind,
+            version,
+            mirror: None,
+        },
+        method: Method::Swarm,
+        dependents: Vec::new(),
+        // Swarm replaces the tasks as the service's update config says (one at a time, stop
+        // first, by default); each new one is watched for the monitor period.
+        downtime: Downtime {
+            stop_timeout_s: 0,
+            health_gate_s: options.monitor.as_secs(),
+            healthcheck: false,
+        },
+        explanation: format!(
+            "Swarm rolls the service out to {}, and back if a new task fails within {} s",
+            planned.to,
+            options.monitor.as_secs()
+        ),
+        service: Some(ServicePlan {
+            stack: planned.stack.clone(),
+            replicas: planned.replicas,
+            platforms: planned.platforms.clone(),
+            monitor_s: options.monitor.as_secs(),
+        }),
+    }
+}
+
+/// The rollout plan an update plan was made from.
+fn rollout_plan(plan: &UpdatePlan) -> RolloutPlan {
+    RolloutPlan {
+        engine: plan.engine.clone(),
+        kind: Kind::Service,
+        id: plan.container_id.clone(),
+        name: plan.container.clone(),
+        stack: plan.service.as_ref().and_then(|s| s.stack.clone()),
+        from: plan.image.clone(),
+        to: plan.target.reference.clone(),
+        update: crate::checker::Update {
+            kind: plan.target.kind,
+            tag: Some(version_of(&plan.target.reference)),
+            digest: plan.target.reference.rsplit_once('@').map(|(_, d)| d.to_string()),
+        },
+        replicas: plan.service.as_ref().and_then(|s| s.replicas),
+        platforms: plan.service.as_ref().map(|s| s.platforms.clone()).unwrap_or_default(),
+    }
+}
+
+/// What the update would set in the service's spec (the dry run).
+pub(super) async fn field_changes(
+    engine: &Engine,
+    plan: &UpdatePlan,
+    gate: GateSettings,
+) -> Result<Vec<FieldChange>, UpdateError> {
+    let located = still_there(engine, plan).await?;
+    let change = ImageChange {
+        workload_id: plan.container_id.clone(),
+        image: plan.target.reference.clone(),
+        platforms: plan.service.as_ref().map(|s| s.platforms.clone()).unwrap_or_default(),
+        credential: None,
+        monitor: options(gate).monitor,
+    };
+    let changes = located.orchestrator().spec_changes(&change).await?;
+    Ok(changes
+        .into_iter()
+        .map(|change| FieldChange {
+            reason: if change.field.ends_with(".Image") {
+                ChangeReason::Image
+            } else {
+                ChangeReason::Rollout
+            },
+            field: change.field,
+            before: change.before,
+            after: change.after,
+        })
+        .collect())
+}
+
+async fn still_there(engine: &Engine, plan: &UpdatePlan) -> Result<Located, UpdateError> {
+    find(engine, &plan.container_id)
+        .await?
+        .ok_or_else(|| UpdateError::NoSuchContainer {
+            engine: engine.name().to_string(),
+            container: plan.container.clone(),
+        })
+}
+
+/// Applies a service's plan through Swarm; every ending is an outcome, kept in the history.
+pub(super) async fn apply(ctx: &Context<'_>, engine: &Engine, plan: &UpdatePlan) -> UpdateOutcome {
+    let started = Instant::now();
+    let mut outcome = UpdateOutcome::new(
+        engine.name(),
+        &plan.container,
+        Action::Update,
+        &plan.image,
+        &plan.target.reference,
+    );
+    outcome.method = "swarm";
+    outcome.container_id_before = Some(plan.container_id.clone());
+    let progress = |state: &RolloutState| report(ctx, state);
+    let result = async {
+        // One update per engine at a time, services and containers alike.
+        let _turn = EngineLock::acquire(ctx.data_dir, engine.host(), || ctx.report(Phase::Queued)).await?;
+        let located = still_there(engine, plan).await?;
+        Ok(rollout::apply(&located, &rollout_plan(plan), &options(ctx.gate), &progress).await?)
+    }
+    .await;
+    finish(ctx, outcome, result, started).await
+}
+
+/// Rolls a service back through Swarm's own rollback; every ending is an outcome.
+pub(super) async fn rollback(ctx: &Context<'_>, located: &Located) -> UpdateOutcome {
+    let started = Instant::now();
+    let mut outcome = UpdateOutcome::new(
+        located.engine.name(),
+        &located.workload.name,
+        Action::Rollback,
+        &located.workload.image,
+        "",
+    );
+    outcome.method = "swarm";
+    outcome.container_id_before = Some(located.workload.id.clone());
+    let progress = |state: &RolloutState| report(ctx, state);
+    let result = async {
+        let _turn = EngineLock::acquire(ctx.data_dir, located.engine.host(), || ctx.report(Phase::Queued)).await?;
+        Ok(rollout::roll_back(located, &options(ctx.gate), &progress).await?)
+    }
+    .await;
+    finish(ctx, outcome, result, started).await
+}
+
+fn report(ctx: &Context<'_>, state: &RolloutState) {
+    ctx.report(Phase::Swarm {
+        state: state.phase.as_str().to_string(),
+        message: state.message.clone(),
+    });
+}
+
+/// How a rollout ended, as an outcome: what Swarm said, and the failed tasks' errors as the logs.
+async fn finish(
+    ctx: &Context<'_>,
+    mut outcome: UpdateOutcome,
+    result: Result<RolloutReport, UpdateError>,
+    started: Instant,
+) -> UpdateOutcome {
+    match result {
+        Ok(report) => {
+            if !report.to.is_empty() {
+                outcome.image_after = report.to.clone();
+            }
+            outcome.container_id_after = Some(report.id.clone());
+            outcome.logs = report.failures.clone();
+            outcome.status = match report.outcome {
+                RolloutOutcome::Done => OutcomeStatus::Updated,
+                RolloutOutcome::RolledBack => OutcomeStatus::RolledBack,
+                RolloutOutcome::Paused | RolloutOutcome::StillRunning => OutcomeStatus::Failed,
+            };
+            if !report.succeeded() {
+                outcome.error = Some(ErrorInfo::of(&RolloutEnded {
+                    code: match report.outcome {
+                        RolloutOutcome::RolledBack => "update_swarm_rolled_back",
+                        RolloutOutcome::Paused => "update_swarm_paused",
+                        _ => "update_swarm_still_running",
+                    },
+                    summary: report.summary(),
+                }));
+            }
+        }
+        Err(error) => {
+            outcome.status = if error.is_refusal() {
+                OutcomeStatus::Refused
+            } else {
+                OutcomeStatus::Failed
+            };
+            outcome.error = Some(ErrorInfo::of(&error));
+        }
+    }
+    let outcome = outcome.finished(started);
+    ctx.record_history(&outcome, None).await;
+    outcome
+}
+
+/// A rollout Swarm did not complete as asked, in one sentence (`RolloutReport::summary`).
+#[derive(Debug, thiserror::Error)]
+#[error("{summary}")]
+struct RolloutEnded {
+    code: &'static str,
+    summary: String,
+}
+
+impl crate::error::Coded for RolloutEnded {
+    fn code(&self) -> &'static str {
+        self.code
+    }
+}
