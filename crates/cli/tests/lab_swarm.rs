@@ -483,7 +483,9 @@ async fn updating_a_service_that_is_up_to_date_or_missing_changes_nothing() {
         .expect("run tidewatch update");
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        text(&output.stderr).contains("service) named or with the ID \"no-such-service\""),
+        text(&output.stderr).contains(
+            "no container named or with the ID \"no-such-service\" (nor, if it is a Swarm manager, a service)"
+        ),
         "{}",
         text(&output.stderr)
     );

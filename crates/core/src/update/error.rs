@@ -10,8 +10,8 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
     #[error(
-        "engine {engine} has no container (nor, on a Swarm manager, service) named or with the ID {container:?}; \
-         `tidewatch check` lists them"
+        "engine {engine} has no container named or with the ID {container:?} (nor, if it is a Swarm manager, a \
+         service); `tidewatch check` lists them"
     )]
     NoSuchContainer { engine: String, container: String },
     #[error(
