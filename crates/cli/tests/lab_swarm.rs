@@ -321,6 +321,31 @@ async fn an_update_to_a_new_tag_completes_through_swarm_and_rolls_back_on_reques
     wait_running(&lab, &name);
     assert_eq!(running_images(&lab, &name), std::slice::from_ref(&before));
 
+    // Both are in the update history, as a container's would be.
+    let store = tidewatch_core::store::Store::open(&sandbox.data_dir().join(tidewatch_core::store::DB_FILE_NAME))
+        .expect("open the sandbox's database");
+    let history = store.update_history(None, 10).expect("read the history");
+    let rows: Vec<(&str, &str, &str, &str)> = history
+        .iter()
+        .filter(|row| row.container == name)
+        .map(|row| {
+            (
+                row.action.as_str(),
+                row.outcome.as_str(),
+                row.image_before.as_str(),
+                row.image_after.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("rollback", "updated", expected.as_str(), before.as_str()),
+            ("update", "updated", before.as_str(), expected.as_str()),
+        ],
+        "newest first"
+    );
+
     // Swarm's rollback of a rollback would bring the update back: refused, nothing changes.
     let output = sandbox
         .tidewatch(&lab)
@@ -376,6 +401,15 @@ async fn an_update_to_an_image_that_exits_is_rolled_back_by_swarm_and_reported_a
         "the failed tasks' errors: {result:#}"
     );
     assert_eq!(report["summary"]["rolled_back"], 1);
+    let store = tidewatch_core::store::Store::open(&sandbox.data_dir().join(tidewatch_core::store::DB_FILE_NAME))
+        .expect("open the sandbox's database");
+    let history = store.update_history(None, 10).expect("read the history");
+    let row = history
+        .iter()
+        .find(|row| row.container == name)
+        .expect("the update is in the history");
+    assert_eq!((row.action.as_str(), row.outcome.as_str()), ("update", "rolled_back"));
+    assert_eq!(row.error_code.as_deref(), Some("update_swarm_rolled_back"));
     let service = inspect(&lab, &name);
     assert_eq!(service["UpdateStatus"]["State"], "rollback_completed");
     assert_eq!(
