@@ -608,3 +608,70 @@ async fn updating_a_task_container_of_a_service_is_refused_and_names_the_service
     );
     assert_eq!(running_images(&lab, &name).len(), 1, "its task still runs");
 }
+
+#[tokio::test]
+async fn a_recent_service_verdict_is_planned_as_it_is_and_a_stale_one_is_checked_again() {
+    use tidewatch_core::checker::{inventory, CheckRequest, Checker, Kind};
+    use tidewatch_core::config::Config;
+    use tidewatch_core::engine::engines_to_watch;
+    use tidewatch_core::update::{Method, UpdateProgress, Updater, RECHECK_AFTER};
+
+    let lab = Lab::require();
+    let open = lab.open_registry();
+    let name = unique("verdict");
+    let _service = create_service(&lab, &name, &format!("{open}/fixtures/app:1.25.3"), &[]);
+    tidewatch_core::init_crypto();
+
+    // What the app holds after a check: the service's verdict.
+    let config = Config::default();
+    let targets = engines_to_watch(&config, &[lab.swarm_docker_host().to_string()]);
+    let report = Checker::from_config(&config)
+        .expect("a checker")
+        .check(
+            CheckRequest {
+                engines: inventory(&targets).await,
+                images: Vec::new(),
+            },
+            &|_| {},
+        )
+        .await;
+    let verdict = report
+        .containers
+        .into_iter()
+        .find(|r| r.name.as_deref() == Some(name.as_str()))
+        .expect("the service is checked");
+    assert_eq!(verdict.kind, Kind::Service);
+
+    let engine = targets[0].connect().await.expect("connect to the Swarm manager");
+    let sandbox = Sandbox::new();
+    let updater =
+        Updater::new(&config, sandbox.data_dir().join(tidewatch_core::store::DB_FILE_NAME)).expect("an updater");
+    let phases = std::sync::Mutex::new(Vec::new());
+    let record = |p: UpdateProgress| phases.lock().unwrap().push(format!("{:?}", p.phase));
+
+    let plan = updater
+        .plan(&engine, &name, Some(&verdict), &record)
+        .await
+        .expect("a plan");
+    assert_eq!(plan.method, Method::Swarm);
+    assert!(
+        plan.target
+            .reference
+            .starts_with(&format!("{open}/fixtures/app:1.25.4@sha256:")),
+        "{plan:#?}"
+    );
+    assert!(
+        phases.lock().unwrap().is_empty(),
+        "a recent verdict is not checked again: {:?}",
+        phases.lock().unwrap()
+    );
+
+    let mut stale = verdict.clone();
+    stale.checked_at -= RECHECK_AFTER + std::time::Duration::from_secs(60);
+    let again = updater
+        .plan(&engine, &name, Some(&stale), &record)
+        .await
+        .expect("a plan");
+    assert_eq!(phases.lock().unwrap().as_slice(), ["Checking"]);
+    assert_eq!(again.target.reference, plan.target.reference);
+}
