@@ -479,29 +479,59 @@ async fn a_private_image_is_pulled_by_swarm_with_the_credentials_tidewatch_forwa
 }
 
 #[tokio::test]
-async fn updating_a_service_that_is_up_to_date_or_missing_changes_nothing() {
+async fn updating_a_service_that_is_up_to_date_pinned_or_missing_changes_nothing() {
     let lab = Lab::require();
     let open = lab.open_registry();
     let name = unique("current");
+    let pinned = format!("{name}-pinned");
+    let digest = get_manifest(open, "fixtures/app", "1.25.3").await.digest;
     let _service = create_service(&lab, &name, &format!("{open}/fixtures/app:1.25.4"), &[]);
-    let before = inspect(&lab, &name);
+    let _pinned = create_service(&lab, &pinned, &format!("{open}/fixtures/app@{digest}"), &[]);
+    let before = [inspect(&lab, &name), inspect(&lab, &pinned)];
     let sandbox = Sandbox::new();
 
     let output = sandbox
         .tidewatch(&lab)
-        .args(["update", &name, "--engine", lab.swarm_docker_host(), "--yes"])
+        .args([
+            "update",
+            &name,
+            &pinned,
+            "--engine",
+            lab.swarm_docker_host(),
+            "--yes",
+            "--json",
+        ])
         .output()
         .expect("run tidewatch update");
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stdout).contains(&format!("{name}: refused: the service {name} is up to date")),
-        "{}",
-        text(&output.stdout)
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let report = json_of(&output);
+    let refusals: Vec<(&str, &str, &str)> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["container"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+                r["error"]["code"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refusals,
+        [
+            (name.as_str(), "refused", "update_up_to_date"),
+            (pinned.as_str(), "refused", "update_pinned")
+        ],
+        "the same refusals as a container's: {report:#}"
     );
     assert_eq!(
-        inspect(&lab, &name)["Version"],
-        before["Version"],
-        "the service is untouched"
+        [
+            inspect(&lab, &name)["Version"].clone(),
+            inspect(&lab, &pinned)["Version"].clone()
+        ],
+        [before[0]["Version"].clone(), before[1]["Version"].clone()],
+        "the services are untouched"
     );
 
     let output = sandbox

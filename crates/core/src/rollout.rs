@@ -203,8 +203,8 @@ pub async fn find(engine: &Engine, name: &str) -> Result<Option<Located>, Engine
     }))
 }
 
-/// Checks the located workload now.
-async fn check(checker: &Checker, located: &Located) -> ContainerResult {
+/// Checks the located workload now; `None` when a label turns its check off.
+pub async fn check(checker: &Checker, located: &Located) -> Option<ContainerResult> {
     let registry_mirrors = located.engine.registry_mirrors().await.unwrap_or_default();
     let request = CheckRequest {
         engines: vec![EngineInventory {
@@ -218,29 +218,7 @@ async fn check(checker: &Checker, located: &Located) -> ContainerResult {
         images: Vec::new(),
     };
     let mut report = checker.check(request, &|_| {}).await;
-    report.containers.pop().unwrap_or_else(|| ContainerResult {
-        // A label disabled the workload's check: there is no verdict to act on.
-        kind: Kind::from(located.workload.kind),
-        engine: Some(located.engine.name().to_string()),
-        id: Some(located.workload.id.clone()),
-        name: Some(located.workload.name.clone()),
-        stack: located.workload.stack.clone(),
-        image: located.workload.image.clone(),
-        upstream: None,
-        via: None,
-        platform: None,
-        platforms: Vec::new(),
-        local_digest: None,
-        status: Status::Unknown,
-        update: None,
-        explanation: "Tidewatch does not watch it (tidewatch.enable=false or an equivalent label)".to_string(),
-        error: None,
-        checked_at: std::time::SystemTime::now(),
-        display_name: None,
-        release_notes: None,
-        replicas: None,
-        rollout: None,
-    })
+    report.containers.pop()
 }
 
 /// Plans the update of a located workload: its verdict (`known`, when the caller's is fresh, else
@@ -251,15 +229,19 @@ pub async fn plan(
     located: &Located,
     known: Option<&ContainerResult>,
 ) -> Result<RolloutPlan, RolloutError> {
-    let result = match known {
-        Some(known) => known.clone(),
-        None => check(checker, located).await,
-    };
     let what = format!(
         "the {} {}",
         Kind::from(located.workload.kind).as_str(),
         located.workload.name
     );
+    let result = match known {
+        Some(known) => known.clone(),
+        None => check(checker, located).await.ok_or_else(|| {
+            RolloutError::Refused(format!(
+                "{what} is not watched (a tidewatch.enable=false label or its equivalent), so it is not updated"
+            ))
+        })?,
+    };
     let update = match (result.status, result.update.clone()) {
         (Status::UpdateAvailable, Some(update)) => update,
         (Status::UpToDate, _) => {

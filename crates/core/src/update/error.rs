@@ -23,7 +23,8 @@ pub enum UpdateError {
         matches: String,
     },
     #[error(
-        "{container} is pinned by digest ({image}): what runs cannot change; recreate it from a tag to follow updates"
+        "{container} is pinned by digest ({image}): what runs cannot change; recreate (or redeploy) it from a tag to \
+         follow updates"
     )]
     Pinned { container: String, image: String },
     #[error(

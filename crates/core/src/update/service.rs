@@ -14,7 +14,7 @@ use super::preflight::{is_fresh, Downtime, Method, UpdatePlan};
 use super::progress::Phase;
 use super::target::{version_of, TargetImage};
 use super::{Context, GateSettings, UpdateError};
-use crate::checker::{short_digest, Checker, ContainerResult, Kind};
+use crate::checker::{short_digest, Checker, ContainerResult, Kind, Status};
 use crate::engine::Engine;
 use crate::error::ErrorInfo;
 use crate::platform::Platform;
@@ -58,11 +58,40 @@ pub(super) async fn plan(
     report: &(dyn Fn(Phase) + Send + Sync),
 ) -> Result<UpdatePlan, UpdateError> {
     let known = known.filter(|k| k.kind == Kind::Service && is_fresh(k, &located.workload.id, &located.workload.image));
-    if known.is_none() {
-        report(Phase::Checking);
-    }
-    let planned = rollout::plan(checker, located, known).await?;
+    let result = match known {
+        Some(known) => known.clone(),
+        None => {
+            report(Phase::Checking);
+            rollout::check(checker, located)
+                .await
+                .ok_or_else(|| UpdateError::NotWatched {
+                    container: located.workload.name.clone(),
+                })?
+        }
+    };
+    refuse_without_update(located, &result)?;
+    let planned = rollout::plan(checker, located, Some(&result)).await?;
     Ok(update_plan(&planned, options(gate)))
+}
+
+/// The refusals a verdict decides, with the codes a container's have (`update_up_to_date`, …).
+fn refuse_without_update(located: &Located, result: &ContainerResult) -> Result<(), UpdateError> {
+    let container = located.workload.name.clone();
+    let image = located.workload.image.clone();
+    match (result.status, &result.update) {
+        (Status::UpdateAvailable, Some(_)) => Ok(()),
+        (Status::Pinned, _) => Err(UpdateError::Pinned { container, image }),
+        (Status::LocalOnly, _) => Err(UpdateError::LocalOnly { container, image }),
+        (Status::Unknown, _) => Err(UpdateError::UnknownVerdict {
+            container,
+            reason: result
+                .error
+                .as_ref()
+                .map(|e| e.message.clone())
+                .unwrap_or_else(|| result.explanation.clone()),
+        }),
+        _ => Err(UpdateError::UpToDate { container, image }),
+    }
 }
 
 /// A rollout plan in the updater's words, so the CLI's document and the app's confirmation show a
