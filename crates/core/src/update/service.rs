@@ -308,3 +308,68 @@ impl crate::error::Coded for RolloutEnded {
         self.code
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::Update;
+
+    const DIGEST: &str = "sha256:7a3274e6480155c3a9a4739e5295fce1817b1adf0fab6f3cb01a339e217db21c";
+
+    fn planned(kind: UpdateKind, to: &str) -> RolloutPlan {
+        RolloutPlan {
+            engine: "swarm".into(),
+            kind: Kind::Service,
+            id: "k3h5ch0m2pxq".into(),
+            name: "shop_web".into(),
+            stack: Some("shop".into()),
+            from: "nginx:1.27@sha256:0".into(),
+            to: to.into(),
+            update: Update {
+                kind,
+                tag: Some("1.27".into()),
+                digest: Some(DIGEST.into()),
+            },
+            replicas: Some(Replicas { running: 2, desired: 3 }),
+            platforms: vec!["linux/amd64".parse().unwrap(), "linux/arm64".parse().unwrap()],
+        }
+    }
+
+    #[test]
+    fn a_service_plan_applied_later_hands_swarm_what_was_planned() {
+        let gate = GateSettings::default();
+        let rollout = planned(UpdateKind::Minor, &format!("nginx:1.28@{DIGEST}"));
+        let plan = update_plan(&rollout, options(gate));
+        assert_eq!(plan.method, Method::Swarm);
+        assert_eq!(
+            (plan.container.as_str(), plan.container_id.as_str()),
+            ("shop_web", "k3h5ch0m2pxq")
+        );
+        assert_eq!(plan.current_version, "1.27");
+        assert_eq!(plan.target.version, "1.28");
+        assert_eq!(plan.service.as_ref().unwrap().stack.as_deref(), Some("shop"));
+        assert!(plan.service.as_ref().unwrap().monitor_s >= crate::engine::DEFAULT_MONITOR.as_secs());
+
+        // Applying rebuilds the rollout plan from the update plan (the app keeps only that one).
+        let again = rollout_plan(&plan);
+        assert_eq!(
+            (&again.id, &again.name, &again.from, &again.to, &again.stack),
+            (&rollout.id, &rollout.name, &rollout.from, &rollout.to, &rollout.stack)
+        );
+        assert_eq!(
+            again.platforms, rollout.platforms,
+            "the placement follows the new image"
+        );
+        assert_eq!(again.replicas, rollout.replicas);
+        assert_eq!(again.update.kind, UpdateKind::Minor);
+    }
+
+    #[test]
+    fn a_digest_update_of_a_service_shows_its_tag_and_the_new_digest() {
+        let plan = update_plan(
+            &planned(UpdateKind::Digest, &format!("nginx:1.27@{DIGEST}")),
+            options(GateSettings::default()),
+        );
+        assert_eq!(plan.target.version, format!("1.27 ({})", short_digest(DIGEST)));
+    }
+}
