@@ -194,8 +194,10 @@ impl Updater {
         let ctx = self.context(engine, container, progress);
         // A Swarm service is rolled back by Swarm, to its previous spec.
         if let Err(UpdateError::NoSuchContainer { .. }) = preflight::find(engine, container).await {
-            if let Ok(Some(located)) = service::find(engine, container).await {
-                return service::rollback(&ctx, &located).await;
+            match service::find(engine, container).await {
+                Ok(Some(located)) => return service::rollback(&ctx, &located).await,
+                Ok(None) => {}
+                Err(error) => return UpdateOutcome::not_done(engine.name(), container, Action::Rollback, &error),
             }
         }
         rollback::rollback(&ctx, engine, container).await
