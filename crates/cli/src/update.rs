@@ -176,7 +176,13 @@ pub async fn update(config_file: Option<&Path>, args: UpdateArgs) -> Result<Exit
     }
 
     if !args.dry_run && !plans.is_empty() {
-        if !args.yes && !confirm(&format!("Update {} container(s)?", plans.len()))? {
+        let services = plans.iter().filter(|(_, p)| p.method == Method::Swarm).count();
+        let question = match (plans.len() - services, services) {
+            (containers, 0) => format!("Update {containers} container(s)?"),
+            (0, services) => format!("Update {services} Swarm service(s)?"),
+            (containers, services) => format!("Update {containers} container(s) and {services} Swarm service(s)?"),
+        };
+        if !args.yes && !confirm(&question)? {
             if args.json {
                 report.finish();
                 print_json(&report)?;
