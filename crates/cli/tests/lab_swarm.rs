@@ -705,3 +705,70 @@ async fn a_recent_service_verdict_is_planned_as_it_is_and_a_stale_one_is_checked
     assert_eq!(phases.lock().unwrap().as_slice(), ["Checking"]);
     assert_eq!(again.target.reference, plan.target.reference);
 }
+
+#[tokio::test]
+async fn update_all_plans_the_services_with_an_update_beside_the_containers() {
+    let lab = Lab::require();
+    let open = lab.open_registry();
+    let name = unique("all");
+    let service = format!("{name}-service");
+    let container = format!("{name}-container");
+    let _service = create_service(&lab, &service, &format!("{open}/fixtures/app:1.25.3"), &[]);
+    tidewatch_core::init_crypto();
+    let engine = Engine::connect_with(&EngineSpec::new("swarm", lab.swarm_docker_host()))
+        .await
+        .expect("connect to the lab's Swarm manager");
+    let image = format!("{open}/fixtures/web:1.9.0");
+    tidewatch_lab::containers::pull(engine.docker(), &image, None).await;
+    tidewatch_lab::containers::start_container(engine.docker(), &image, &container, &[]).await;
+
+    // A dry run: other tests' containers and services may be planned too, and none is touched.
+    let output = Sandbox::new()
+        .tidewatch(&lab)
+        .args([
+            "update",
+            "--all",
+            "--dry-run",
+            "--json",
+            "--engine",
+            lab.swarm_docker_host(),
+        ])
+        .output()
+        .expect("run tidewatch update --all --dry-run");
+    tidewatch_lab::containers::remove_container(engine.docker(), &container).await;
+    // Another test's service caught mid-rollout may be refused (exit 1); these two are not.
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{}", text(&output.stderr));
+    let report = json_of(&output);
+    let planned = |who: &str| {
+        report["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["container"] == who)
+            .unwrap_or_else(|| panic!("{who} is not planned: {report:#}"))
+            .clone()
+    };
+    let service_plan = planned(&service);
+    assert_eq!(service_plan["method"], "swarm");
+    assert!(
+        service_plan["target"]["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{open}/fixtures/app:1.25.4@sha256:")),
+        "{service_plan:#}"
+    );
+    let container_plan = planned(&container);
+    assert_eq!(container_plan["method"], "recreate");
+    assert_eq!(
+        container_plan["target"]["reference"],
+        format!("{open}/fixtures/web:1.10.0")
+    );
+    assert!(
+        report["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| !p["container"].as_str().unwrap().starts_with(&format!("{service}."))),
+        "the service's task is not planned as a container: {report:#}"
+    );
+}
