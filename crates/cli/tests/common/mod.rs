@@ -48,6 +48,12 @@ pub async fn lab_engine(lab: &Lab) -> Engine {
         .expect("connect to the lab engine")
 }
 
+/// A client for the lab's registries; the crypto provider first, whichever test asks first.
+fn http() -> reqwest::Client {
+    tidewatch_core::init_crypto();
+    reqwest::Client::new()
+}
+
 /// A manifest as the registry serves it.
 pub struct RawManifest {
     pub bytes: Vec<u8>,
@@ -57,7 +63,7 @@ pub struct RawManifest {
 
 pub async fn get_manifest(registry: &str, repository: &str, reference: &str) -> RawManifest {
     let url = format!("http://{registry}/v2/{repository}/manifests/{reference}");
-    let response = reqwest::Client::new()
+    let response = http()
         .get(&url)
         .header("Accept", MANIFEST_ACCEPT)
         .send()
@@ -81,7 +87,7 @@ pub fn digest_of(bytes: &[u8]) -> String {
 /// PUTs manifest bytes under `reference` (a tag or its digest) on an anonymous-push registry.
 pub async fn put_manifest(registry: &str, repository: &str, reference: &str, media_type: &str, bytes: &[u8]) {
     let url = format!("http://{registry}/v2/{repository}/manifests/{reference}");
-    let response = reqwest::Client::new()
+    let response = http()
         .put(&url)
         .header("Content-Type", media_type)
         .body(bytes.to_vec())
@@ -123,7 +129,7 @@ pub async fn copy_image_as(
         None => request,
     };
     let url = format!("http://{registry}/v2/{from_repository}/manifests/{reference}");
-    let response = with_auth(reqwest::Client::new().get(&url).header("Accept", MANIFEST_ACCEPT))
+    let response = with_auth(http().get(&url).header("Accept", MANIFEST_ACCEPT))
         .send()
         .await
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
@@ -161,7 +167,7 @@ pub async fn copy_image_as(
         for blob in blobs {
             let url =
                 format!("http://{registry}/v2/{to_repository}/blobs/uploads/?mount={blob}&from={from_repository}");
-            let response = with_auth(reqwest::Client::new().post(&url)).send().await.unwrap();
+            let response = with_auth(http().post(&url)).send().await.unwrap();
             assert_eq!(
                 response.status(),
                 201,
@@ -172,7 +178,7 @@ pub async fn copy_image_as(
     }
     let target = to_tag.unwrap_or(&manifest.digest).to_string();
     let url = format!("http://{registry}/v2/{to_repository}/manifests/{target}");
-    let response = with_auth(reqwest::Client::new().put(&url))
+    let response = with_auth(http().put(&url))
         .header("Content-Type", &manifest.media_type)
         .body(manifest.bytes.clone())
         .send()
