@@ -1,5 +1,5 @@
-//! Containers on the lab engine for tests (feature `containers`): pull, start labelled for the
-//! lab's cleanup, remove. Over bollard's client, so the lab depends on nothing of Tidewatch's.
+//! Containers on the lab engine for tests (feature `containers`): pull, create or start labelled
+//! for the lab's cleanup, remove. Over bollard's client, so the lab depends on nothing of Tidewatch's.
 
 use std::collections::HashMap;
 
@@ -59,6 +59,23 @@ pub async fn start_container(docker: &Docker, image: &str, name: &str, labels: &
         .await
         .unwrap_or_else(|e| panic!("start container {name}: {e}"));
     created.id
+}
+
+/// Creates `name` from `image` without starting it (no process, nothing held but the record:
+/// what a check lists is the same), labelled for the lab's cleanup; returns its ID.
+pub async fn create_container(docker: &Docker, image: &str, name: &str) -> String {
+    remove_container(docker, name).await;
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(vec!["sleep".into(), "3600".into()]),
+        labels: Some(HashMap::from([(LAB_LABEL.to_string(), "1".to_string())])),
+        ..Default::default()
+    };
+    docker
+        .create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body)
+        .await
+        .unwrap_or_else(|e| panic!("create container {name} from {image}: {e}"))
+        .id
 }
 
 /// Removes a container by ID or name, running or not, with its anonymous volumes (the update

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "containers")]
 pub mod containers;
+#[cfg(feature = "desktop")]
+pub mod desktop;
 #[cfg(feature = "containers")]
 pub mod registry;
 
@@ -27,6 +29,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "a single-node Swarm manager: the lab engine itself, or a second engine of the lab's when it reuses one",
     ),
     ("TIDEWATCH_LAB_OPEN", "open registry (plain HTTP, anonymous), host:port"),
+    (
+        "TIDEWATCH_LAB_TLS",
+        "TLS registry (HTTPS, HTTP/2) serving the open registry's storage, host:port",
+    ),
+    (
+        "TIDEWATCH_LAB_CA",
+        "the lab CA's certificate (PEM) that signed the TLS registry's certificate",
+    ),
     ("TIDEWATCH_LAB_BASIC", "htpasswd (Basic auth) registry, host:port"),
     ("TIDEWATCH_LAB_BASIC_USER", "user the htpasswd registry accepts"),
     ("TIDEWATCH_LAB_BASIC_PASSWORD", "that user's password"),
@@ -124,6 +134,22 @@ pub const FAULTS: &[(&str, &str)] = &[
 /// A multi-arch index (linux/amd64 + linux/arm64) pushed to every registry.
 pub const FIXTURE_MULTI_ARCH: (&str, &str) = ("fixtures/multi", "1.0");
 
+/// Many small repositories for request counts and the benchmark: `bulk/r000` … `bulk/r199` on the
+/// open registry (and so on the TLS registry, which serves the open one's storage), each with
+/// [`BULK_TAGS`]. Each tag is its own image, the same in every repository (so the same digest).
+pub const BULK_REPOSITORIES: usize = 200;
+
+/// How many of the bulk repositories the token-auth registry has.
+pub const BULK_REPOSITORIES_ON_TOKEN: usize = 30;
+
+/// The tags of every bulk repository, oldest version first; `1.1.0` is the newest.
+pub const BULK_TAGS: &[&str] = &["1.0.0", "1.0.1", "1.0.2", "1.0.3", "1.1.0", "latest"];
+
+/// The name of bulk repository `index` (`bulk/r007`).
+pub fn bulk_repository(index: usize) -> String {
+    format!("bulk/r{index:03}")
+}
+
 /// An image imported into the lab engine and never pushed: it has no RepoDigests.
 pub const FIXTURE_LOCAL_ONLY: &str = "tidewatch-fixtures/local:dev";
 
@@ -219,11 +245,18 @@ impl Lab {
     pub fn mirror_registry(&self) -> &str {
         self.var("TIDEWATCH_LAB_MIRROR")
     }
+    pub fn tls_registry(&self) -> &str {
+        self.var("TIDEWATCH_LAB_TLS")
+    }
+    /// The lab CA's certificate, to trust the TLS registry (`ca_cert` in `[[registries]]`).
+    pub fn ca_cert(&self) -> PathBuf {
+        PathBuf::from(self.var("TIDEWATCH_LAB_CA"))
+    }
     pub fn dir(&self) -> PathBuf {
         PathBuf::from(self.var("TIDEWATCH_LAB_DIR"))
     }
 
-    /// The Prometheus metrics URL of a registry by lab name (open, basic, token, mirror).
+    /// The Prometheus metrics URL of a registry by lab name (open, tls, basic, token, mirror).
     pub fn metrics_url(&self, registry: &str) -> Option<String> {
         self.var("TIDEWATCH_LAB_METRICS")
             .split_whitespace()

@@ -26,19 +26,19 @@ const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+j
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub(super) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(super) const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub(super) const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// A fixed timestamp keeps the tars (and so the digests) identical run after run.
 const EPOCH: u64 = 1_700_000_000;
 
-struct Layer {
+pub(super) struct Layer {
     tar: Vec<u8>,
-    gz: Vec<u8>,
+    pub gz: Vec<u8>,
 }
 
 impl Layer {
-    fn new(tar: Vec<u8>) -> Result<Layer> {
+    pub fn new(tar: Vec<u8>) -> Result<Layer> {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
         encoder.write_all(&tar)?;
         Ok(Layer {
@@ -46,16 +46,16 @@ impl Layer {
             tar,
         })
     }
-    fn diff_id(&self) -> String {
+    pub fn diff_id(&self) -> String {
         sha256(&self.tar)
     }
 }
 
-fn sha256(bytes: &[u8]) -> String {
+pub(super) fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-fn base_rootfs_tar() -> Result<Vec<u8>> {
+pub(super) fn base_rootfs_tar() -> Result<Vec<u8>> {
     let busybox = std::fs::read("/bin/busybox").context("read /bin/busybox (package busybox-static)")?;
     let mut builder = tar::Builder::new(Vec::new());
     for dir in ["bin", "etc", "tmp"] {
@@ -248,9 +248,9 @@ pub fn import_local_only(engine_host: &str) -> Result<()> {
     Ok(())
 }
 
-struct Pusher<'a> {
-    client: &'a Client,
-    registry: &'a Registry,
+pub(super) struct Pusher<'a> {
+    pub client: &'a Client,
+    pub registry: &'a Registry,
 }
 
 impl Pusher<'_> {
@@ -295,11 +295,16 @@ impl Pusher<'_> {
         }))?)
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}/v2/{path}", self.registry.addr)
     }
 
     fn authorization(&self, repo: &str) -> Result<Option<String>> {
+        self.authorization_for(&[format!("repository:{repo}:pull,push")])
+    }
+
+    /// The Authorization header for requests needing `scopes` (one token for all of them).
+    pub fn authorization_for(&self, scopes: &[String]) -> Result<Option<String>> {
         Ok(match &self.registry.auth {
             PushAuth::Anonymous => None,
             PushAuth::Basic { user, password } => {
@@ -319,13 +324,12 @@ impl Pusher<'_> {
                     .nth(1)
                     .and_then(|r| r.split('"').next())
                     .context("no realm")?;
+                let mut query = vec![("service", TOKEN_SERVICE)];
+                query.extend(scopes.iter().map(|scope| ("scope", scope.as_str())));
                 let response: Value = self
                     .client
                     .get(realm)
-                    .query(&[
-                        ("service", TOKEN_SERVICE),
-                        ("scope", &format!("repository:{repo}:pull,push")),
-                    ])
+                    .query(&query)
                     .basic_auth(user, Some(password))
                     .send()?
                     .error_for_status()?
@@ -349,7 +353,21 @@ impl Pusher<'_> {
         }
     }
 
-    fn push_blob(&self, repo: &str, bytes: &[u8]) -> Result<String> {
+    /// Makes a blob of `from` part of `repo` without uploading it again.
+    pub fn mount_blob(&self, auth: &Option<String>, repo: &str, from: &str, digest: &str) -> Result<()> {
+        let url = self.url(&format!("{repo}/blobs/uploads/?mount={digest}&from={from}"));
+        let response = self.with_auth(self.client.post(url), auth).send()?;
+        if response.status().as_u16() != 201 {
+            bail!(
+                "{}: mounting {digest} from {from} into {repo} answered {}",
+                self.registry.name,
+                response.status()
+            );
+        }
+        Ok(())
+    }
+
+    pub fn push_blob(&self, repo: &str, bytes: &[u8]) -> Result<String> {
         let digest = sha256(bytes);
         let auth = self.authorization(repo)?;
         let head = self
@@ -396,10 +414,21 @@ impl Pusher<'_> {
 
     fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> Result<()> {
         let auth = self.authorization(repo)?;
+        self.put_manifest_as(&auth, repo, reference, media_type, bytes)
+    }
+
+    pub fn put_manifest_as(
+        &self,
+        auth: &Option<String>,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<()> {
         let response = self
             .with_auth(
                 self.client.put(self.url(&format!("{repo}/manifests/{reference}"))),
-                &auth,
+                auth,
             )
             .header("Content-Type", media_type)
             .body(bytes.to_vec())

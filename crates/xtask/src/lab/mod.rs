@@ -1,8 +1,9 @@
-//! The test lab: a Docker engine, real CNCF distribution registries (open, htpasswd, token auth,
-//! pull-through mirror) with fixture images, a session D-Bus with gnome-keyring and a dbusmock
+//! The test lab: a Docker engine, real CNCF distribution registries (open, TLS, htpasswd, token
+//! auth, pull-through mirror) with fixture images, a session D-Bus with gnome-keyring and a dbusmock
 //! notification server, and Xvfb. `up` records every process it starts so `down` (or a failed
 //! `up`) stops exactly those.
 
+mod bulk;
 mod desktop;
 mod engine;
 pub mod fault_registry;
@@ -20,6 +21,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::proc;
+
+pub use registries::spawn_token_view;
 
 /// Processes the lab started, in start order, persisted so `lab down` works from another process.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -166,6 +169,13 @@ fn start_everything(dir: &Path, recorder: &mut Recorder) -> Result<BTreeMap<Stri
     vars.extend(registries.vars());
 
     fixtures::push_all(&registries)?;
+    let bulk_started = std::time::Instant::now();
+    bulk::push(&registries.open, tidewatch_lab::BULK_REPOSITORIES)?;
+    bulk::push(&registries.token, tidewatch_lab::BULK_REPOSITORIES_ON_TOKEN)?;
+    println!(
+        "xtask: bulk fixtures pushed in {:.1}s",
+        bulk_started.elapsed().as_secs_f64()
+    );
     fixtures::import_local_only(&engine_host)?;
 
     vars.extend(desktop::start(dir, recorder)?);

@@ -1,6 +1,8 @@
 //! The lab's registries: real `docker-registry` (CNCF distribution) processes, one config each:
-//! open, htpasswd, token auth (trusting the lab token server's certificate) and a pull-through
-//! cache of the open one. Each exposes Prometheus metrics so tests can count requests.
+//! open, TLS (HTTPS, so HTTP/2, over the open one's storage, with a certificate from the lab's
+//! own CA), htpasswd, token auth (trusting the lab token server's certificate) and a
+//! pull-through cache of the open one. Each exposes Prometheus metrics so tests can count
+//! requests.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -37,6 +39,9 @@ pub struct Registry {
 
 pub struct Registries {
     pub open: Registry,
+    pub tls: Registry,
+    /// The lab CA's certificate (PEM), which signed the TLS registry's.
+    ca_cert: std::path::PathBuf,
     pub basic: Registry,
     pub token: Registry,
     pub mirror: Registry,
@@ -56,13 +61,15 @@ impl Registries {
 
     pub fn vars(&self) -> BTreeMap<String, String> {
         let realm = format!("http://127.0.0.1:{}/token", self.token_port);
-        let metrics = [&self.open, &self.basic, &self.token, &self.mirror]
+        let metrics = [&self.open, &self.tls, &self.basic, &self.token, &self.mirror]
             .iter()
             .map(|r| format!("{}={}", r.name, r.metrics))
             .collect::<Vec<_>>()
             .join(" ");
         [
             ("TIDEWATCH_LAB_OPEN", self.open.addr.clone()),
+            ("TIDEWATCH_LAB_TLS", self.tls.addr.clone()),
+            ("TIDEWATCH_LAB_CA", self.ca_cert.display().to_string()),
             ("TIDEWATCH_LAB_BASIC", self.basic.addr.clone()),
             ("TIDEWATCH_LAB_BASIC_USER", BASIC_USER.into()),
             ("TIDEWATCH_LAB_BASIC_PASSWORD", self.basic_password.clone()),
@@ -137,6 +144,21 @@ pub fn start(dir: &Path, recorder: &mut Recorder) -> Result<Registries> {
     })?;
 
     let open = start_one(dir, recorder, "open", "", PushAuth::Anonymous)?;
+    let ca_cert = dir.join("ca.pem");
+    let (cert, key) = lab_tls_certificate(dir, &ca_cert)?;
+    // The open registry's content over HTTPS: a second process on the same storage (the lab only
+    // writes through the open one).
+    let tls = start_one(
+        dir,
+        recorder,
+        "tls",
+        &format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            cert.display(),
+            key.display()
+        ),
+        PushAuth::Anonymous,
+    )?;
     let basic = start_one(
         dir,
         recorder,
@@ -170,6 +192,8 @@ pub fn start(dir: &Path, recorder: &mut Recorder) -> Result<Registries> {
     let fault = start_fault_registry(dir, recorder, &xtask_copy, &open.addr)?;
     Ok(Registries {
         open,
+        tls,
+        ca_cert,
         basic,
         token,
         mirror,
@@ -203,45 +227,115 @@ fn start_fault_registry(dir: &Path, recorder: &mut Recorder, xtask: &Path, upstr
     Ok(format!("127.0.0.1:{port}"))
 }
 
+/// A CA for the lab and a certificate it signed for `127.0.0.1` and `localhost`: clients trust
+/// the TLS registry by trusting the CA (`ca_cert`), as they would a company's. Returns the
+/// certificate's and the key's paths.
+fn lab_tls_certificate(dir: &Path, ca_path: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "Tidewatch lab CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate().context("generate the lab CA's key")?;
+    let ca_cert = ca.self_signed(&ca_key).context("sign the lab CA")?;
+    let issuer = Issuer::new(ca, ca_key);
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
+    leaf.distinguished_name.push(DnType::CommonName, "tidewatch-lab-tls");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_key = KeyPair::generate().context("generate the TLS registry's key")?;
+    let leaf_cert = leaf
+        .signed_by(&leaf_key, &issuer)
+        .context("sign the TLS registry's certificate")?;
+    let cert_path = dir.join("tls-cert.pem");
+    let key_path = dir.join("tls-key.pem");
+    fs::write(ca_path, ca_cert.pem())?;
+    fs::write(&cert_path, leaf_cert.pem())?;
+    fs::write(&key_path, leaf_key.serialize_pem())?;
+    Ok((cert_path, key_path))
+}
+
+/// Starts one registry and records it. `extra` is YAML at the top level (auth, proxy), or for the
+/// TLS registry under `http:`; the TLS registry serves the open one's storage.
 fn start_one(dir: &Path, recorder: &mut Recorder, name: &'static str, extra: &str, auth: PushAuth) -> Result<Registry> {
+    let tls = name == "tls";
+    let (storage, http_extra, extra) = if tls { ("open", extra, "") } else { (name, "", extra) };
+    let (child, registry) = spawn_registry(dir, name, storage, http_extra, extra, auth)?;
+    recorder.record(&format!("registry-{name}"), child.id())?;
+    wait_ready(dir, &registry, tls)?;
+    Ok(registry)
+}
+
+/// Another registry process over the token registry's storage whose realm is `realm`: the
+/// benchmark puts its latency proxy in front of the token server too. The caller stops it.
+pub fn spawn_token_view(dir: &Path, realm: &str) -> Result<(std::process::Child, Registry)> {
+    let extra = format!(
+        "auth:\n  token:\n    realm: {realm}\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+        dir.join("token-cert.pem").display()
+    );
+    let (mut child, registry) = spawn_registry(dir, "token-view", "token", "", &extra, PushAuth::Anonymous)?;
+    if let Err(error) = wait_ready(dir, &registry, false) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(error);
+    }
+    Ok((child, registry))
+}
+
+fn spawn_registry(
+    dir: &Path,
+    name: &'static str,
+    storage: &str,
+    http_extra: &str,
+    extra: &str,
+    auth: PushAuth,
+) -> Result<(std::process::Child, Registry)> {
     let port = proc::free_port()?;
     let debug_port = proc::free_port()?;
-    let storage = dir.join(format!("registry-{name}"));
+    let storage = dir.join(format!("registry-{storage}"));
     fs::create_dir_all(&storage)?;
     let config = format!(
         "version: 0.1\n\
          log:\n  level: info\n  formatter: text\n\
          storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
          http:\n  addr: 127.0.0.1:{port}\n  debug:\n    addr: 127.0.0.1:{debug_port}\n    prometheus:\n      enabled: true\n      path: /metrics\n\
-         {extra}",
+         {http_extra}{extra}",
         storage = storage.display()
     );
     let config_path = dir.join(format!("registry-{name}.yml"));
     fs::write(&config_path, config)?;
     let log = dir.join(format!("registry-{name}.log"));
     let child = proc::spawn_daemon(Command::new("docker-registry").arg("serve").arg(&config_path), &log)?;
-    recorder.record(&format!("registry-{name}"), child.id())?;
-    let addr = format!("127.0.0.1:{port}");
-    let ping = format!("http://{addr}/v2/");
+    let registry = Registry {
+        name,
+        addr: format!("127.0.0.1:{port}"),
+        metrics: format!("http://127.0.0.1:{debug_port}/metrics"),
+        auth,
+    };
+    Ok((child, registry))
+}
+
+fn wait_ready(dir: &Path, registry: &Registry, tls: bool) -> Result<()> {
+    let log = dir.join(format!("registry-{}.log", registry.name));
+    let ping = format!("http://{}/v2/", registry.addr);
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()?;
     proc::wait_until(
-        &format!("the {name} registry"),
+        &format!("the {} registry", registry.name),
         Duration::from_secs(20),
         Some(&log),
         || {
+            // xtask speaks no TLS: the TLS registry is ready once it accepts connections.
+            if tls {
+                return std::net::TcpStream::connect(&registry.addr).is_ok();
+            }
             client
                 .get(&ping)
                 .send()
                 .map(|r| r.status().as_u16() == 200 || r.status().as_u16() == 401)
                 .unwrap_or(false)
         },
-    )?;
-    Ok(Registry {
-        name,
-        addr,
-        metrics: format!("http://127.0.0.1:{debug_port}/metrics"),
-        auth,
-    })
+    )
 }
