@@ -69,6 +69,7 @@ export function registryItem(r = {}) {
       { className: "item-row" },
       input("host", "Host", r.host, { mono: true, placeholder: "registry.corp.example:5000" }),
       input("ca_cert", "CA certificate", r.ca_cert, { mono: true, placeholder: "/etc/ssl/corp-ca.pem" }),
+      input("max_in_flight", "Requests at once", r.max_in_flight, { placeholder: "64", type: "number" }),
       el("label", { className: "check f-insecure" }, el("input", { type: "checkbox", checked: !!r.insecure, dataset: { field: "insecure" } }), "Plain HTTP"),
       el("div", { className: "item-actions" }, removeButton("registry")),
     ),

@@ -173,6 +173,7 @@ export class Settings {
       host: value(i, "host").trim(),
       insecure: i.querySelector("[data-field=insecure]").checked,
       ca_cert: orNull(value(i, "ca_cert")),
+      max_in_flight: orNull(value(i, "max_in_flight")) === null ? null : Number(value(i, "max_in_flight")),
     }));
     base.mirrors = items(this.lists.mirrors).map((i) => ({
       mirror: value(i, "mirror").trim(),
@@ -222,6 +223,11 @@ export class Settings {
     for (const item of this.lists.registries.querySelectorAll(".item")) {
       const host = item.querySelector("[data-field=host]");
       if (!host.value.trim() || host.value.includes("://")) flag(host, "Give the registry host (and port), without a scheme.", item.querySelector(".item-error"));
+      const limit = item.querySelector("[data-field=max_in_flight]");
+      const wanted = limit.value.trim();
+      if (wanted && !(/^\d+$/.test(wanted) && Number(wanted) >= 1 && Number(wanted) <= 256)) {
+        flag(limit, "Requests at once is a number from 1 to 256 (empty: 64).", item.querySelector(".item-error"));
+      }
     }
     for (const item of this.lists.mirrors.querySelectorAll(".item")) {
       for (const field of ["mirror", "upstream"]) {

@@ -219,6 +219,10 @@ pub struct RegistryConfig {
     pub insecure: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_cert: Option<PathBuf>,
+    /// Requests in flight at once while the registry answers well (default 64); the limit backs
+    /// off by itself when the registry asks to slow down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -310,6 +314,11 @@ pub enum InvalidConfig {
     EngineTls { name: String, reason: String },
     #[error("registry #{index}: {reason}")]
     RegistryHost { index: usize, reason: String },
+    #[error(
+        "registry {host:?} has max_in_flight = {value}; use a number from 1 to {}",
+        crate::registry::MAX_IN_FLIGHT_CEILING
+    )]
+    RegistryLimit { host: String, value: usize },
     #[error("registry {host:?} is listed twice; merge the two [[registries]] entries")]
     DuplicateRegistry { host: String },
     #[error(transparent)]
@@ -325,7 +334,7 @@ impl InvalidConfig {
             InvalidConfig::DuplicateEngine { name } => Some(name.clone()),
             InvalidConfig::EngineScheme { host, .. } => Some(host.clone()),
             InvalidConfig::EngineSecret { name } | InvalidConfig::EngineTls { name, .. } => Some(name.clone()),
-            InvalidConfig::DuplicateRegistry { host } => Some(host.clone()),
+            InvalidConfig::DuplicateRegistry { host } | InvalidConfig::RegistryLimit { host, .. } => Some(host.clone()),
             InvalidConfig::Mirror(MirrorError::InvalidRule { mirror, .. }) => Some(mirror.clone()),
             InvalidConfig::TagFilter(e) => Some(e.pattern.clone()),
             _ => None,
@@ -497,6 +506,14 @@ impl Config {
                 index: index + 1,
                 reason,
             })?;
+            if let Some(value) = registry.max_in_flight {
+                if !(1..=crate::registry::MAX_IN_FLIGHT_CEILING).contains(&value) {
+                    return Err(InvalidConfig::RegistryLimit {
+                        host: registry.host.clone(),
+                        value,
+                    });
+                }
+            }
             if !hosts.insert(registry.host.to_ascii_lowercase()) {
                 return Err(InvalidConfig::DuplicateRegistry {
                     host: registry.host.clone(),
@@ -537,11 +554,13 @@ impl Config {
 }
 
 impl RegistryConfig {
-    /// What this entry sets on a registry client (plain HTTP, CA certificate) over `defaults`.
+    /// What this entry sets on a registry client (plain HTTP, CA certificate, requests in flight)
+    /// over `defaults`.
     pub fn settings(&self, defaults: &RegistrySettings) -> RegistrySettings {
         RegistrySettings {
             insecure: self.insecure,
             ca_cert: self.ca_cert.clone(),
+            max_in_flight: self.max_in_flight.unwrap_or(defaults.max_in_flight),
             ..defaults.clone()
         }
     }
@@ -971,6 +990,7 @@ query = "upstream-first"                    # or "mirror-first", "mirror-only"
                 host: "registry.corp.example:5000".into(),
                 insecure: true,
                 ca_cert: Some("/etc/ssl/corp-ca.pem".into()),
+                max_in_flight: Some(16),
             }],
             mirrors: vec![MirrorRule {
                 mirror: "harbor.corp.example/dockerhub".into(),
@@ -1176,6 +1196,14 @@ exclude = "beta"
             (
                 "[[registries]]\nhost = \"r.example\"\n[[registries]]\nhost = \"R.example\"\n",
                 "listed twice",
+            ),
+            (
+                "[[registries]]\nhost = \"r.example\"\nmax_in_flight = 0\n",
+                "use a number from 1 to 256",
+            ),
+            (
+                "[[registries]]\nhost = \"r.example\"\nmax_in_flight = 1000\n",
+                "max_in_flight = 1000",
             ),
             (
                 "[[mirrors]]\nmirror = \"docker.io\"\nupstream = \"ghcr.io\"\n",

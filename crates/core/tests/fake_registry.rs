@@ -1105,3 +1105,62 @@ async fn content_fetched_by_digest_must_hash_to_that_digest() {
         .unwrap_err();
     assert_eq!(error.code(), "digest_mismatch", "{error}");
 }
+
+#[tokio::test]
+async fn retry_after_holds_every_request_to_the_registry_not_only_the_refused_one() {
+    let arrivals: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let log = arrivals.clone();
+    let fake = Fake::start(move |request, _| {
+        let mut log = log.lock().unwrap();
+        log.push((request.path().to_string(), Instant::now()));
+        let first_a = request.path() == "/v2/library/a/manifests/1.0"
+            && log.iter().filter(|(p, _)| p == request.path()).count() == 1;
+        match request.path() {
+            "/v2/" => reply(200),
+            _ if first_a => reply(429).header("Retry-After", "1"),
+            _ => manifest_head(DIGEST_A),
+        }
+    })
+    .await;
+    let client = fake.client(fast_settings());
+    let a = client.manifest_digest("library/a", "1.0");
+    let b = async {
+        // Another repository, asked just after the registry said to wait.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        client.manifest_digest("library/b", "1.0").await
+    };
+    let (a, b) = tokio::join!(a, b);
+    assert_eq!(a.unwrap().digest, DIGEST_A);
+    assert_eq!(b.unwrap().digest, DIGEST_A);
+    let arrivals = arrivals.lock().unwrap().clone();
+    let at = |path: &str| {
+        arrivals
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, at)| *at)
+            .unwrap_or_else(|| panic!("{path} was not asked: {arrivals:?}"))
+    };
+    let refused = at("/v2/library/a/manifests/1.0");
+    assert!(
+        at("/v2/library/b/manifests/1.0").duration_since(refused) >= Duration::from_millis(950),
+        "b waited out the Retry-After too: {arrivals:?}"
+    );
+    assert_eq!(client.request_counts(), counts(1, 0, 3, 0, 0));
+}
+
+#[tokio::test]
+async fn a_registry_that_says_come_back_in_an_hour_is_not_asked_again_meanwhile() {
+    let fake = Fake::start(|request, _| match request.path() {
+        "/v2/" => reply(200),
+        _ => reply(429).header("Retry-After", "3600"),
+    })
+    .await;
+    let client = fake.client(fast_settings());
+    let first = client.manifest_digest("library/a", "1.0").await.unwrap_err();
+    assert_eq!(first.code(), "rate_limited", "{first}");
+    let asked = fake.requests().len();
+    let later = client.manifest_digest("library/b", "1.0").await.unwrap_err();
+    assert_eq!(later.code(), "rate_limited", "{later}");
+    assert!(later.to_string().contains("retry after"), "{later}");
+    assert_eq!(fake.requests().len(), asked, "nothing more was sent");
+}

@@ -393,3 +393,87 @@ async fn login_check_accepts_right_and_refuses_wrong_credentials_on_basic_and_to
     assert_eq!(wrong.check_credentials().await.unwrap_err().code(), "auth_refused");
     client(lab.open_registry()).check_credentials().await.unwrap();
 }
+
+/// A TCP forwarder to a lab registry that counts the connections clients open through it.
+struct ConnectionCounter {
+    addr: String,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ConnectionCounter {
+    async fn start(target: &str) -> ConnectionCounter {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (counted, target) = (connections.clone(), target.to_string());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let target = target.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        ConnectionCounter { addr, connections }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Lists the tags of the first `count` bulk repositories, all at once or one after the other.
+async fn list_bulk_tags(client: &RegistryClient, count: usize, at_once: bool) {
+    let list = |i: usize| {
+        let repository = tidewatch_lab::bulk_repository(i);
+        async move { client.list_tags(&repository).await.unwrap() }
+    };
+    let lists = if at_once {
+        futures_util::future::join_all((0..count).map(list)).await
+    } else {
+        let mut lists = Vec::new();
+        for i in 0..count {
+            lists.push(list(i).await);
+        }
+        lists
+    };
+    for list in lists {
+        assert!(list.tags.contains(&"1.1.0".to_string()), "{list:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_tls_registry_trusted_through_its_ca_gets_every_request_over_one_http2_connection() {
+    let lab = Lab::require();
+    let counter = ConnectionCounter::start(lab.tls_registry()).await;
+    // A loopback registry with a CA to trust speaks TLS (docs/registry-auth.md#endpoints-and-transport).
+    let settings = RegistrySettings {
+        ca_cert: Some(lab.ca_cert()),
+        ..RegistrySettings::default()
+    };
+    let client = RegistryClient::new(&counter.addr, settings).unwrap();
+    assert_eq!(client.endpoint().scheme(), "https");
+    list_bulk_tags(&client, 30, true).await;
+    list_bulk_tags(&client, 30, false).await;
+    assert_eq!(client.request_counts().total(), 61, "the ping and sixty tag lists");
+    assert_eq!(
+        counter.connections(),
+        1,
+        "HTTP/2 multiplexes them all on one connection"
+    );
+}
+
+#[tokio::test]
+async fn http1_connections_are_kept_for_the_next_requests() {
+    let lab = Lab::require();
+    let counter = ConnectionCounter::start(lab.open_registry()).await;
+    let client = RegistryClient::new(&counter.addr, RegistrySettings::default()).unwrap();
+    list_bulk_tags(&client, 30, true).await;
+    let opened = counter.connections();
+    assert!(opened > 1, "requests went out side by side: {opened} connection(s)");
+    list_bulk_tags(&client, 30, false).await;
+    assert_eq!(counter.connections(), opened, "later requests reuse those connections");
+}

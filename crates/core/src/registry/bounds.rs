@@ -54,13 +54,13 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 /// only when the body has been read (or the answer dropped), so a slow body still counts.
 pub struct Reply {
     response: Response,
-    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    _permit: Option<super::limiter::Permit>,
     /// The request carried credentials (Basic or Bearer).
     pub(crate) authenticated: bool,
 }
 
 impl Reply {
-    pub(crate) fn new(response: Response, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Reply {
+    pub(crate) fn new(response: Response, permit: Option<super::limiter::Permit>) -> Reply {
         Reply {
             response,
             _permit: permit,
@@ -169,7 +169,7 @@ mod tests {
             RegistryClient::new(
                 &host,
                 super::super::RegistrySettings {
-                    max_concurrent: 1,
+                    max_in_flight: 1,
                     ..Default::default()
                 },
             )

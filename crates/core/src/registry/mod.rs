@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod bounds;
 mod error;
+mod limiter;
 pub mod manifest;
 pub mod pool;
 pub mod tags;
@@ -29,6 +30,14 @@ pub use pool::RegistryPool;
 pub use tags::TagList;
 pub use transport::{RateLimit, RequestCounts, RequestKind};
 
+/// Requests in flight per registry unless the configuration says otherwise: enough to keep a
+/// 50 ms link busy (a check of 200 repositories then takes four round trips of tag lists over
+/// HTTP/1.1, one over HTTP/2), and still a small fraction of what one browser page asks.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+
+/// The most `max_in_flight` may be set to.
+pub const MAX_IN_FLIGHT_CEILING: usize = 256;
+
 /// Per-registry settings (docs/config.md#registries, plus limits).
 #[derive(Debug, Clone)]
 pub struct RegistrySettings {
@@ -48,8 +57,9 @@ pub struct RegistrySettings {
     pub max_retry_wait: Duration,
     /// First backoff when a 429/503 has no `Retry-After`; doubled per retry.
     pub retry_base: Duration,
-    /// Requests in flight at once to this registry (docs/check.md#work-sharing-and-request-bounds).
-    pub max_concurrent: usize,
+    /// Requests in flight at once to this registry while it answers well: where the limit starts
+    /// and the most it grows back to after backing off (docs/registry-auth.md#concurrency-and-backing-off).
+    pub max_in_flight: usize,
 }
 
 impl Default for RegistrySettings {
@@ -64,7 +74,7 @@ impl Default for RegistrySettings {
             max_retries: 3,
             max_retry_wait: Duration::from_secs(30),
             retry_base: Duration::from_secs(1),
-            max_concurrent: 8,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -85,13 +95,14 @@ pub struct RegistryClient {
     learnt: Mutex<Option<Vec<Challenge>>>,
     /// Bearer tokens by the scopes they were issued for.
     tokens: Mutex<HashMap<String, Token>>,
-    /// Serializes token fetches so concurrent requests share one token.
-    token_fetch: tokio::sync::Mutex<()>,
+    /// One token fetch at a time per set of scopes, so concurrent requests share one token
+    /// while different repositories fetch theirs side by side.
+    token_fetches: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Scopes a registry asked for beyond `pull` (`insufficient_scope`), per repository.
     extra_scopes: Mutex<HashMap<String, BTreeSet<String>>>,
     counters: Counters,
     rate_limit: Mutex<Option<RateLimit>>,
-    in_flight: Arc<tokio::sync::Semaphore>,
+    limiter: Arc<limiter::Limiter>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -126,9 +137,10 @@ fn resolves_to_loopback_only(host: &str) -> bool {
 }
 
 /// The API endpoint for a registry name: Docker Hub is served by `registry-1.docker.io`;
-/// loopback and `insecure` registries use plain HTTP. A name given as a URL (engines report
+/// `insecure` registries use plain HTTP, and so do loopback ones unless a `ca_cert` is set for
+/// them (a CA to trust says the registry speaks TLS). A name given as a URL (engines report
 /// `registry-mirrors` that way) keeps its scheme.
-pub fn endpoint_for(registry: &str, insecure: bool) -> Result<Url, String> {
+pub fn endpoint_for(registry: &str, settings: &RegistrySettings) -> Result<Url, String> {
     let trimmed = registry.trim();
     let (explicit_scheme, name) = match trimmed.split_once("://") {
         Some((scheme @ ("http" | "https"), rest)) => (Some(scheme), rest),
@@ -151,7 +163,8 @@ pub fn endpoint_for(registry: &str, insecure: bool) -> Result<Url, String> {
     let loopback = probe.host_str().is_some_and(is_loopback_host);
     let scheme = match explicit_scheme {
         Some(scheme) => scheme,
-        None if insecure || loopback => "http",
+        None if settings.insecure => "http",
+        None if loopback && settings.ca_cert.is_none() => "http",
         None => "https",
     };
     Url::parse(&format!("{scheme}://{host}/")).map_err(|e| format!("{host:?} is not a registry host: {e}"))
@@ -165,10 +178,15 @@ impl RegistryClient {
             registry: registry.to_string(),
             reason,
         };
-        let endpoint = endpoint_for(registry, settings.insecure).map_err(config_error)?;
+        let endpoint = endpoint_for(registry, &settings).map_err(config_error)?;
+        let max_in_flight = settings.max_in_flight.clamp(1, MAX_IN_FLIGHT_CEILING);
         let mut builder = reqwest::Client::builder()
             // Redirects are followed by hand so Authorization never reaches another host.
             .redirect(reqwest::redirect::Policy::none())
+            // Every connection a full limiter opened stays for the next round of requests (HTTP/2
+            // registries, negotiated over TLS, need only one).
+            .pool_max_idle_per_host(max_in_flight)
+            .tcp_nodelay(true)
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("tidewatch/", env!("CARGO_PKG_VERSION")));
@@ -193,11 +211,11 @@ impl RegistryClient {
             ping: tokio::sync::OnceCell::new(),
             learnt: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
-            token_fetch: tokio::sync::Mutex::new(()),
+            token_fetches: Mutex::new(HashMap::new()),
             extra_scopes: Mutex::new(HashMap::new()),
             counters: Counters::default(),
             rate_limit: Mutex::new(None),
-            in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent.max(1))),
+            limiter: Arc::new(limiter::Limiter::new(max_in_flight)),
             settings,
         })
     }
@@ -279,15 +297,19 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
+    fn plain() -> RegistrySettings {
+        RegistrySettings::default()
+    }
+
     #[test]
     fn docker_hub_is_served_by_registry_1() {
         for name in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
             assert_eq!(
-                endpoint_for(name, false).unwrap().as_str(),
+                endpoint_for(name, &plain()).unwrap().as_str(),
                 "https://registry-1.docker.io/"
             );
         }
-        assert_eq!(endpoint_for("ghcr.io", false).unwrap().as_str(), "https://ghcr.io/");
+        assert_eq!(endpoint_for("ghcr.io", &plain()).unwrap().as_str(), "https://ghcr.io/");
     }
 
     #[test]
@@ -300,23 +322,48 @@ mod tests {
             ("registry.corp:5000", "https://registry.corp:5000/"),
             ("10.0.0.1:5000", "https://10.0.0.1:5000/"),
         ] {
-            assert_eq!(endpoint_for(name, false).unwrap().as_str(), expected, "{name}");
+            assert_eq!(endpoint_for(name, &plain()).unwrap().as_str(), expected, "{name}");
         }
+        let insecure = RegistrySettings {
+            insecure: true,
+            ..plain()
+        };
         assert_eq!(
-            endpoint_for("registry.corp:5000", true).unwrap().as_str(),
+            endpoint_for("registry.corp:5000", &insecure).unwrap().as_str(),
             "http://registry.corp:5000/"
         );
         assert_eq!(
-            endpoint_for("https://mirror.example.com/", false).unwrap().as_str(),
+            endpoint_for("https://mirror.example.com/", &plain()).unwrap().as_str(),
             "https://mirror.example.com/"
         );
         assert_eq!(
-            endpoint_for("http://mirror.corp:5000", false).unwrap().as_str(),
+            endpoint_for("http://mirror.corp:5000", &plain()).unwrap().as_str(),
             "http://mirror.corp:5000/"
         );
-        assert!(endpoint_for("ftp://x", false).is_err());
-        assert!(endpoint_for("", false).is_err());
-        assert!(endpoint_for("bad host", false).is_err());
+        assert!(endpoint_for("ftp://x", &plain()).is_err());
+        assert!(endpoint_for("", &plain()).is_err());
+        assert!(endpoint_for("bad host", &plain()).is_err());
+    }
+
+    #[test]
+    fn a_loopback_registry_with_a_ca_certificate_speaks_tls() {
+        let with_ca = RegistrySettings {
+            ca_cert: Some("/lab/ca.pem".into()),
+            ..plain()
+        };
+        assert_eq!(
+            endpoint_for("127.0.0.1:5443", &with_ca).unwrap().as_str(),
+            "https://127.0.0.1:5443/"
+        );
+        let both = RegistrySettings {
+            insecure: true,
+            ..with_ca
+        };
+        assert_eq!(
+            endpoint_for("127.0.0.1:5443", &both).unwrap().as_str(),
+            "http://127.0.0.1:5443/",
+            "insecure = true means plain HTTP whatever else is set"
+        );
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl RegistryPool {
     pub fn client(&self, registry: &str) -> Result<Arc<RegistryClient>, RegistryError> {
         let host = registry_key(registry);
         let settings = self.per_registry.get(&host).unwrap_or(&self.defaults).clone();
-        let endpoint = super::endpoint_for(registry, settings.insecure).map_err(|reason| RegistryError::Config {
+        let endpoint = super::endpoint_for(registry, &settings).map_err(|reason| RegistryError::Config {
             registry: registry.to_string(),
             reason,
         })?;

@@ -1,5 +1,6 @@
-//! Sending one logical request to a registry: counted, bounded in flight, redirects followed by
-//! hand, 429/503 retried with backoff, Docker Hub's rate-limit headers recorded.
+//! Sending one logical request to a registry: counted, paced by the registry's limiter,
+//! redirects followed by hand, 429/503 retried with backoff, Docker Hub's rate-limit headers
+//! recorded.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -10,6 +11,7 @@ use serde::Serialize;
 use url::Url;
 
 use super::bounds::{retry_after, Reply};
+use super::limiter::Pace;
 use super::{lock, RegistryClient, RegistryError};
 
 /// Redirects followed per request (registries redirect blobs to CDNs, rarely manifests).
@@ -108,6 +110,15 @@ impl RegistryClient {
         *lock(&self.rate_limit)
     }
 
+    /// `repository:reference` is not on this registry (a tag its complete tag list lacks).
+    pub(crate) fn not_found(&self, repository: &str, reference: &str) -> RegistryError {
+        RegistryError::NotFound {
+            registry: self.registry.clone(),
+            repository: repository.to_string(),
+            reference: reference.to_string(),
+        }
+    }
+
     /// The error for a non-success answer on `repository` (`reference` for manifests). A 403 is
     /// worded by what the request carried: a refusal of our credentials only when we sent them.
     pub(crate) async fn status_error(&self, reply: &Reply, repository: &str, reference: Option<&str>) -> RegistryError {
@@ -203,7 +214,8 @@ impl RegistryClient {
     }
 
     /// One logical request: counted, with a timeout, redirects followed by hand (Authorization
-    /// dropped when leaving the host), 429/503 retried per `Retry-After` with bounded backoff.
+    /// dropped when leaving the host), 429/503 retried per `Retry-After` with bounded backoff
+    /// while the registry's limiter backs off (docs/registry-auth.md#rate-limits-and-unavailable-registries).
     pub(crate) async fn send(
         &self,
         kind: RequestKind,
@@ -222,34 +234,46 @@ impl RegistryClient {
                 return Ok(response);
             }
             let retry_after = retry_after(response.headers(), SystemTime::now());
-            let wait = retry_after.unwrap_or_else(|| {
-                self.settings
-                    .retry_base
-                    .saturating_mul(2u32.saturating_pow(attempt))
-                    .min(self.settings.max_retry_wait)
-            });
+            let backoff = self
+                .settings
+                .retry_base
+                .saturating_mul(2u32.saturating_pow(attempt))
+                .min(self.settings.max_retry_wait);
             // Docker Hub's pull quota: with nothing remaining, waiting seconds will not help.
             let quota_exhausted = status == StatusCode::TOO_MANY_REQUESTS
                 && retry_after.is_none()
                 && self.rate_limit().is_some_and(|r| r.remaining == Some(0));
-            if attempt >= self.settings.max_retries || wait > self.settings.max_retry_wait || quota_exhausted {
-                return Err(if status == StatusCode::TOO_MANY_REQUESTS {
-                    RegistryError::RateLimited {
-                        registry: self.registry.clone(),
-                        retry_after,
-                    }
-                } else {
-                    RegistryError::Unavailable {
-                        registry: self.registry.clone(),
-                        status: status.as_u16(),
-                    }
-                });
+            let too_long = retry_after.is_some_and(|wait| wait > self.settings.max_retry_wait);
+            self.limiter.observe(match retry_after {
+                Some(wait) if too_long => Pace::GoAway { retry_after: wait },
+                retry_after => Pace::SlowDown { retry_after },
+            });
+            if attempt >= self.settings.max_retries || too_long || quota_exhausted {
+                return Err(self.slow_down_error(status, retry_after));
             }
+            let wait = retry_after.unwrap_or(backoff);
             tracing::info!(registry = %self.registry, %status, wait_ms = wait.as_millis() as u64, "registry asked to slow down; retrying");
-            // The permit goes back while waiting.
+            // The permit goes back while waiting. A `Retry-After` holds every request to this
+            // registry (the limiter waits it out); without one, only this request backs off.
             drop(response);
-            tokio::time::sleep(wait).await;
+            if retry_after.is_none() {
+                tokio::time::sleep(wait).await;
+            }
             attempt += 1;
+        }
+    }
+
+    fn slow_down_error(&self, status: StatusCode, retry_after: Option<Duration>) -> RegistryError {
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            RegistryError::RateLimited {
+                registry: self.registry.clone(),
+                retry_after,
+            }
+        } else {
+            RegistryError::Unavailable {
+                registry: self.registry.clone(),
+                status: status.as_u16(),
+            }
         }
     }
 
@@ -267,12 +291,25 @@ impl RegistryClient {
             if let Some((content_type, text)) = &body {
                 request = request.header(CONTENT_TYPE, *content_type).body(text.clone());
             }
-            self.counters.add(kind);
             // Held until the body is read (`Reply`): a slow body is still a request in flight.
-            // Never closed, so acquiring only fails if it were; then go unbounded.
-            let permit = self.in_flight.clone().acquire_owned().await.ok();
+            let permit = self
+                .limiter
+                .acquire()
+                .await
+                .map_err(|left| RegistryError::RateLimited {
+                    registry: self.registry.clone(),
+                    retry_after: Some(left),
+                })?;
+            self.counters.add(kind);
+            let permit = Some(permit);
             let response = request.send().await.map_err(|e| self.transport_error(e))?;
             self.record_rate_limit(response.headers());
+            if !matches!(
+                response.status(),
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            ) {
+                self.limiter.observe(Pace::Fine);
+            }
             if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
                 return Ok(Reply::new(response, permit));
             }
@@ -326,6 +363,12 @@ impl RegistryClient {
         let remaining = parse("ratelimit-remaining");
         if limit.is_none() && remaining.is_none() {
             return;
+        }
+        // A tenth of the quota left: go on slowly rather than spend it in one burst.
+        if let (Some((limit, _)), Some((remaining, _))) = (limit, remaining) {
+            if remaining.saturating_mul(10) <= limit {
+                self.limiter.observe(Pace::QuotaLow);
+            }
         }
         *lock(&self.rate_limit) = Some(RateLimit {
             limit: limit.map(|l| l.0),

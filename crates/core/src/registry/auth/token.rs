@@ -119,8 +119,9 @@ impl RegistryClient {
         if let Some(token) = cached(self) {
             return Ok(token);
         }
-        // One fetch at a time: concurrent checks of one registry then share the token.
-        let _guard = self.token_fetch.lock().await;
+        // One fetch at a time per scope: concurrent requests for one repository share its token.
+        let fetch = lock(&self.token_fetches).entry(key.clone()).or_default().clone();
+        let _guard = fetch.lock().await;
         if let Some(token) = cached(self) {
             return Ok(token);
         }
