@@ -54,6 +54,9 @@ pub struct CheckArgs {
     /// Print under each result the line saying how its verdict was reached
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// Also ask the digests no verdict needs: update.digest of tag updates, the current digest of --image references
+    #[arg(long)]
+    digests: bool,
 }
 
 pub async fn run(config_file: Option<&Path>, args: CheckArgs, terminal: Terminal) -> Result<ExitCode, CliError> {
@@ -83,7 +86,11 @@ pub async fn run(config_file: Option<&Path>, args: CheckArgs, terminal: Terminal
     } else {
         Vec::new()
     };
-    let request = CheckRequest { engines, images };
+    let request = CheckRequest {
+        engines,
+        images,
+        resolve_digests: args.digests,
+    };
     let report = checker.check(request, &|p| progress.checked(p)).await;
     progress.finish();
     record(&report);

@@ -112,6 +112,7 @@ pub async fn update(config_file: Option<&Path>, args: UpdateArgs) -> Result<Exit
                 CheckRequest {
                     engines: inventory(&targets_all).await,
                     images: Vec::new(),
+                    resolve_digests: false,
                 },
                 &|_| {},
             )

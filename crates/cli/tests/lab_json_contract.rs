@@ -89,8 +89,9 @@ fn dead_registry() -> String {
     format!("127.0.0.1:{port}")
 }
 
-#[tokio::test]
-async fn image_checks_print_the_same_json_document_as_recorded() {
+/// `tidewatch check --json --images-from` on every kind of image reference the lab can show,
+/// with `extra` flags, normalized for comparison.
+async fn check_images(extra: &[&str]) -> String {
     let lab = Lab::require();
     let open = lab.open_registry();
     let mirror = lab.mirror_registry();
@@ -111,6 +112,7 @@ async fn image_checks_print_the_same_json_document_as_recorded() {
         format!("{open}/fixtures/multi:1.0"),
         format!("{open}/fixtures/app@{pinned_digest}"),
         format!("{open}/fixtures/missing:1.0.0"),
+        format!("{open}/fixtures/app:9.9.9"),
         format!("{mirror}/fixtures/web:1.9.0"),
         format!("{mirror}/cached/fixtures/app:1.25.3"),
         format!("{dead}/fixtures/app:1.0.0"),
@@ -128,11 +130,23 @@ async fn image_checks_print_the_same_json_document_as_recorded() {
             "--images-from",
             path_str(&list),
         ])
+        .args(extra)
         .output()
         .expect("run tidewatch check");
     assert!(output.status.success(), "{}", text(&output.stderr));
-    let actual = normalize(&text(&output.stdout), &lab_replacements(&lab, &dead));
-    assert_golden("check-images.json", &actual);
+    normalize(&text(&output.stdout), &lab_replacements(&lab, &dead))
+}
+
+#[tokio::test]
+async fn image_checks_print_the_same_json_document_as_recorded() {
+    assert_golden("check-images.json", &check_images(&[]).await);
+}
+
+/// `--digests` asks what no verdict needs: the new tag's digest of each update, and the current
+/// digest of each reference (docs/cli.md#tidewatch-check).
+#[tokio::test]
+async fn image_checks_with_digests_print_the_same_json_document_as_recorded() {
+    assert_golden("check-images-digests.json", &check_images(&["--digests"]).await);
 }
 
 #[tokio::test]

@@ -661,6 +661,7 @@ async fn a_recent_service_verdict_is_planned_as_it_is_and_a_stale_one_is_checked
             CheckRequest {
                 engines: inventory(&targets).await,
                 images: Vec::new(),
+                resolve_digests: false,
             },
             &|_| {},
         )

@@ -216,6 +216,8 @@ pub async fn check(checker: &Checker, located: &Located) -> Option<ContainerResu
             registry_mirrors,
         }],
         images: Vec::new(),
+        // The plan resolves the new tag's digest itself, where the spec pulls from.
+        resolve_digests: false,
     };
     let mut report = checker.check(request, &|_| {}).await;
     report.containers.pop()

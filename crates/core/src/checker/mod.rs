@@ -5,8 +5,8 @@
 //! container into a subject (reference as created → normalized → mirror resolution → local digest
 //! → label policy) and groups subjects by (upstream image, tag, platform) so each is asked once;
 //! [`verdict`] asks the registries for one group and turns the answers into [`result`]s, which a
-//! [`report`] gathers. Requests to one registry are bounded by the pool's per-registry limit;
-//! groups run concurrently.
+//! [`report`] gathers. Groups run concurrently; requests to one registry are paced by its
+//! client's limiter.
 
 mod plan;
 pub mod report;
@@ -21,7 +21,7 @@ use futures_util::StreamExt as _;
 use serde::Serialize;
 
 use crate::config::{Config, Deadlines};
-use crate::credentials::ChainProvider;
+use crate::credentials::{ChainProvider, CredentialProvider};
 use crate::engine::EngineError;
 use crate::error::{Coded, ErrorInfo};
 use crate::mirror::{MirrorError, MirrorResolver, MirrorRule};
@@ -32,9 +32,6 @@ use crate::version::{TagFilter, TagFilterError};
 pub use report::{CheckReport, CheckSummary, EngineReport, EngineStatus};
 pub use request::{inventory, CheckRequest, EngineInventory, ImageTarget};
 pub use result::{short_digest, CheckFailure, ContainerResult, DeadlineScope, Kind, Status, Update, Via};
-
-/// Plan groups (distinct upstream images) in flight at once; each registry bounds its own share.
-const CONCURRENCY: usize = 16;
 
 /// The checker cannot start: the configuration it was given is unusable.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -97,7 +94,12 @@ impl Checker {
     /// file, anonymous), the configuration's `[[registries]]` settings and mirror rules, and the
     /// mirrors of the containers `registries.conf`.
     pub fn from_config(config: &Config) -> Result<Checker, CheckError> {
-        let mut checker = Checker::new(Arc::new(registry_pool(config)), config)?;
+        Checker::with_credentials(config, Arc::new(ChainProvider::standard()))
+    }
+
+    /// A checker that takes registry credentials from `credentials` instead of the standard chain.
+    pub fn with_credentials(config: &Config, credentials: Arc<dyn CredentialProvider>) -> Result<Checker, CheckError> {
+        let mut checker = Checker::new(Arc::new(registry_pool(config, credentials)), config)?;
         checker.containers = ContainersMirrors::load();
         Ok(checker)
     }
@@ -172,13 +174,19 @@ impl Checker {
                 unfinished[position] = Some(result);
             }
         }
-        let tags = verdict::TagCache::default();
+        let cache = verdict::CheckCache::default();
+        let asking = verdict::Asking {
+            resolve_digests: request.resolve_digests,
+        };
+        // Every group at once: a group waiting for an answer costs a few bytes, and each
+        // registry's limiter decides how many requests are really in flight.
+        let groups = plan.groups.len().max(1);
         let mut finished = futures_util::stream::iter(plan.groups)
             .map(|group| {
-                let tags = &tags;
-                async move { run_group_within(&self.pool, tags, &group, checked_at, image).await }
+                let cache = &cache;
+                async move { run_group_within(&self.pool, cache, &group, asking, checked_at, image).await }
             })
-            .buffer_unordered(CONCURRENCY);
+            .buffer_unordered(groups);
         while let Ok(Some(results)) = tokio::time::timeout_at(check_deadline, finished.next()).await {
             for (position, result) in results {
                 slots[position] = Some(result);
@@ -232,12 +240,13 @@ impl Checker {
 /// One group under the image deadline: past it, its subjects are `unknown` naming the deadline.
 async fn run_group_within(
     pool: &RegistryPool,
-    tags: &verdict::TagCache,
+    cache: &verdict::CheckCache,
     group: &plan::Group,
+    asking: verdict::Asking,
     checked_at: SystemTime,
     deadline: Duration,
 ) -> Vec<(usize, ContainerResult)> {
-    match tokio::time::timeout(deadline, verdict::run_group(pool, tags, group, checked_at)).await {
+    match tokio::time::timeout(deadline, verdict::run_group(pool, cache, group, asking, checked_at)).await {
         Ok(results) => results,
         Err(_) => {
             tracing::warn!(image = %group.upstream, ?deadline, "image deadline passed");
@@ -251,10 +260,10 @@ async fn run_group_within(
 }
 
 /// The registry pool a check uses: per-registry settings from `[[registries]]`, the request
-/// deadline from `[deadlines]`, and the standard credential chain.
-fn registry_pool(config: &Config) -> RegistryPool {
+/// deadline from `[deadlines]`, and where credentials come from.
+fn registry_pool(config: &Config, credentials: Arc<dyn CredentialProvider>) -> RegistryPool {
     let defaults = config.default_registry_settings();
-    let mut pool = RegistryPool::new(defaults.clone()).with_provider(Arc::new(ChainProvider::standard()));
+    let mut pool = RegistryPool::new(defaults.clone()).with_provider(credentials);
     for registry in &config.registries {
         pool = pool.with_registry(&registry.host, registry.settings(&defaults));
     }

@@ -85,4 +85,7 @@ pub struct ImageTarget {
 pub struct CheckRequest {
     pub engines: Vec<EngineInventory>,
     pub images: Vec<ImageTarget>,
+    /// Ask digests no verdict needs too (`--digests`): `update.digest` of a tag update, and the
+    /// current digest of an `--image` reference (docs/check.md#7-ask-the-registries).
+    pub resolve_digests: bool,
 }

@@ -267,6 +267,7 @@ impl Monitor {
         let request = CheckRequest {
             engines: inventory(&engines_to_watch(config, &[])).await,
             images: Vec::new(),
+            resolve_digests: false,
         };
         let labels: updates::LabelsByContainer = request
             .engines
@@ -280,6 +281,15 @@ impl Monitor {
             .collect();
         let progress = |p: Progress| self.update(|s| s.progress = Some(p));
         let report = Arc::new(checker.check(request, &progress).await);
+        let summary = &report.summary;
+        tracing::info!(
+            containers = summary.containers,
+            updates = summary.updates,
+            errors = summary.errors,
+            requests = summary.requests,
+            duration_ms = summary.duration_ms,
+            "check finished"
+        );
 
         let rollbacks = self.read_rollbacks().await;
         let new_updates = match self.record(&report, config) {

@@ -234,6 +234,8 @@ async fn check_one(engine: &Engine, checker: &Checker, id: &str) -> Result<Optio
             registry_mirrors,
         }],
         images: Vec::new(),
+        // The update pulls the new tag by name; its digest is not needed to decide.
+        resolve_digests: false,
     };
     let report = checker.check(request, &|_| {}).await;
     Ok(report.containers.into_iter().next())
