@@ -17,6 +17,7 @@ const COMMANDS: &[&str] = &[
     "plan_update",
     "start_update",
     "roll_back",
+    "window_ready",
 ];
 
 fn main() {

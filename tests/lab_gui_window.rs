@@ -4,13 +4,15 @@
 
 mod webdriver;
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tidewatch_core::engine::model::ContainerCreateBody;
 use tidewatch_core::engine::{Engine, EngineSpec};
+use tidewatch_lab::desktop::Display;
 use tidewatch_lab::{containers, Lab};
 use webdriver::{start_driver, Session};
 
@@ -81,6 +83,26 @@ fn forget_login(lab: &Lab, registry: &str) {
         .output()
         .expect("run secret-tool");
     assert!(left.stdout.is_empty(), "the keyring still holds a login for {registry}");
+}
+
+/// The app's environment: the lab's display and session bus, its own home (config, data).
+fn app_environment(command: &mut Command, lab: &Lab, config_home: &std::path::Path) {
+    command
+        .env("DISPLAY", lab.var("TIDEWATCH_LAB_DISPLAY"))
+        .env("DBUS_SESSION_BUS_ADDRESS", lab.var("TIDEWATCH_LAB_DBUS_ADDRESS"))
+        .env("DOCKER_HOST", lab.docker_host())
+        // WebKitGTK renders blank under Xvfb with compositing on.
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .env("XDG_CONFIG_HOME", config_home.join("config"))
+        .env("XDG_DATA_HOME", config_home.join("data"))
+        .env("HOME", config_home)
+        // A plain log to read.
+        .env("NO_COLOR", "1")
+        // The lab's display has no accessibility bus of its own (the desktop's is shared between
+        // labs on one machine and may not answer, which stalls GTK for 25 s per process).
+        .env("NO_AT_BRIDGE", "1")
+        .env_remove("TIDEWATCH_CONFIG")
+        .env_remove("TIDEWATCH_DATA_DIR");
 }
 
 /// The app's own files for one test: a config naming the lab engine (and the lab's Swarm manager
@@ -842,4 +864,233 @@ async fn update_from_the_detail_panel_or_a_notification_confirms_shows_progress_
     drop(driver);
 
     remove_test_containers(&engine, "gui-update-").await;
+}
+
+/// Every process descended from `root`: (pid, name).
+fn descendants(root: u32) -> Vec<(u32, String)> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let mut rest = stat[close + 1..].split_whitespace();
+        // A zombie is gone as far as memory goes.
+        let zombie = rest.next() == Some("Z");
+        if let (Some(ppid), false) = (rest.next().and_then(|p| p.parse::<u32>().ok()), zombie) {
+            parents.push((pid, ppid, stat[open + 1..close].to_string()));
+        }
+    }
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for (pid, ppid, name) in &parents {
+            if *ppid == parent {
+                found.push((*pid, name.clone()));
+                frontier.push(*pid);
+            }
+        }
+    }
+    found
+}
+
+/// The web view's helper processes the app started (web content, network).
+fn web_view_processes(app: u32) -> Vec<String> {
+    descendants(app)
+        .into_iter()
+        .map(|(_, name)| name)
+        .filter(|name| name.starts_with("WebKit"))
+        .collect()
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} did not happen within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Lines of the app's log containing `needle`.
+fn log_lines(log: &std::path::Path, needle: &str) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The app started directly (not through WebDriver, whose session ends with the window it
+/// drives: closing the last window ends a W3C session), its log in a file; stopped on drop.
+struct App {
+    child: Child,
+    log: PathBuf,
+}
+
+impl App {
+    fn start(lab: &Lab, home: &std::path::Path) -> App {
+        let log = home.join("app.log");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tidewatch-app"));
+        app_environment(&mut command, lab, home);
+        let child = command
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("create the app's log"))
+            .process_group(0)
+            .spawn()
+            .expect("start the app");
+        App { child, log }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn lines(&self, needle: &str) -> Vec<String> {
+        log_lines(&self.log, needle)
+    }
+
+    /// Waits for a log line containing `needle` that `accept`s; fails showing the whole log.
+    async fn wait_for(&mut self, needle: &str, accept: impl Fn(&String) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.lines(needle).iter().any(&accept) {
+            assert!(
+                Instant::now() < deadline,
+                "the app did not log {needle:?} within 60 s (exited: {:?}); its log:\n{}",
+                self.child.try_wait(),
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Removes a container when dropped, so a failing test leaves nothing for the next one to count.
+struct RemoveOnDrop<'a> {
+    lab: &'a Lab,
+    id: String,
+}
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["-H", self.lab.docker_host(), "rm", "-f", &self.id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_window_closed_to_the_tray_releases_its_web_view_and_reopens_on_the_same_list() {
+    let _turn = ONE_APP_AT_A_TIME.lock().await;
+    tidewatch_core::init_crypto();
+    let lab = Lab::require();
+    let engine = Engine::connect_with(&EngineSpec::new("lab", lab.docker_host()))
+        .await
+        .expect("connect to the lab engine");
+    let id = start_container(
+        &engine,
+        &format!("{}/fixtures/app:1.25.3", lab.open_registry()),
+        "gui-reopen-update",
+    )
+    .await;
+    let _remove = RemoveOnDrop {
+        lab: &lab,
+        id: id.clone(),
+    };
+    let home = app_home(&lab);
+    let display = Display::open(lab.var("TIDEWATCH_LAB_DISPLAY")).expect("open the lab display");
+    let mut app = App::start(&lab, home.path());
+
+    // Shown once the page has listed the check's result (the lab engine may hold other tests'
+    // containers, so at least this one).
+    app.wait_for("check finished", |_| true).await;
+    let listed = |line: &String| {
+        line.rsplit("rows=")
+            .next()
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .is_some_and(|rows| rows >= 1)
+    };
+    app.wait_for("window rendered", listed).await;
+    wait_until("the window on screen", || {
+        display.visible_windows("Tidewatch").len() == 1
+    })
+    .await;
+    assert!(
+        !web_view_processes(app.pid()).is_empty(),
+        "a shown window has its web view's processes"
+    );
+    let rows = app
+        .lines("window rendered")
+        .into_iter()
+        .rfind(listed)
+        .and_then(|line| line.rsplit("rows=").next().map(|n| n.trim().to_string()))
+        .expect("rows rendered");
+
+    // Closed as a window manager's close button closes it.
+    assert_eq!(display.request_close("Tidewatch"), 1, "one Tidewatch window to close");
+    wait_until("the window going away with its web view's processes", || {
+        display.visible_windows("Tidewatch").is_empty() && web_view_processes(app.pid()).is_empty()
+    })
+    .await;
+    assert!(
+        std::path::Path::new(&format!("/proc/{}", app.pid())).exists(),
+        "Tidewatch keeps running in the tray"
+    );
+    let checks = app.lines("check finished").len();
+    let rendered_before = app.lines("window rendered").len();
+
+    // Opened again, as the desktop's launcher does: the running app shows a new window.
+    let mut again = Command::new(env!("CARGO_BIN_EXE_tidewatch-app"));
+    app_environment(&mut again, &lab, home.path());
+    let status = again.stderr(Stdio::null()).status().expect("launch the app again");
+    assert!(
+        status.success(),
+        "the second launch hands over to the running app: {status}"
+    );
+    wait_until("the window showing again", || {
+        display.visible_windows("Tidewatch").len() == 1
+    })
+    .await;
+    // Shown only once the new page had rendered the list the app kept: by the time the window
+    // is on screen, the page has told the app how many rows it laid out, the same as before.
+    let rendered: Vec<String> = app.lines("window rendered").split_off(rendered_before);
+    assert!(
+        rendered
+            .first()
+            .is_some_and(|line| line.ends_with(&format!("rows={rows}"))),
+        "the reopened window rendered the {rows} containers before showing: {rendered:?}"
+    );
+    assert_eq!(
+        app.lines("check finished").len(),
+        checks,
+        "the window shows the state the app kept, without checking again"
+    );
+    assert!(
+        !web_view_processes(app.pid()).is_empty(),
+        "the new window has a web view again"
+    );
+    screenshot(&lab, "reopened-light.png");
+    drop(app);
+    drop(engine);
 }

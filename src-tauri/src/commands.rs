@@ -221,6 +221,14 @@ pub async fn set_start_hidden<R: Runtime>(
     .await
 }
 
+/// The page has rendered the backend's state (`rows` containers listed): show the window, which
+/// was kept hidden until then so no blank or stale page is ever seen.
+#[tauri::command]
+pub fn window_ready<R: Runtime>(window: tauri::WebviewWindow<R>, rows: usize) {
+    tracing::info!(rows, "window rendered");
+    crate::window::reveal(&window);
+}
+
 /// Opens a release-notes link: only an https URL that a container of the current report carries
 /// (the core decides; docs/reliability.md#the-app).
 #[tauri::command]

@@ -1,14 +1,15 @@
-//! The desktop shell: window, tray, notifications and thin commands over `tidewatch-core`'s
-//! monitor (the background service) and settings.
+//! The desktop shell: window (only while open), tray, notifications and thin commands over
+//! `tidewatch-core`'s monitor (the background service) and settings.
 
 mod commands;
 mod context;
 mod notifications;
 mod tray;
+mod window;
 
 use std::sync::Arc;
 
-use tauri::{Emitter, Manager, WindowEvent};
+use tauri::{Emitter, Manager, RunEvent, WindowEvent};
 use tauri_plugin_autostart::MacosLauncher;
 use tidewatch_core::monitor::{Monitor, MonitorEvents, MonitorState, NewUpdate};
 use tidewatch_core::update::UpdateOutcome;
@@ -44,6 +45,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
             commands::plan_update,
             commands::start_update,
             commands::roll_back,
+            commands::window_ready,
         ])
 }
 
@@ -73,12 +75,13 @@ impl<R: tauri::Runtime> MonitorEvents for ShellEvents<R> {
 pub fn run() {
     tidewatch_core::init_crypto();
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let start_hidden = std::env::args().any(|a| a == HIDDEN_FLAG);
     // A second launch shows the running instance's window instead of starting another.
-    let single_instance = tauri_plugin_single_instance::init(|app, _args, _cwd| tray::show_main_window(app));
-    with_commands(tauri::Builder::<tauri::Wry>::default().plugin(single_instance))
+    let single_instance = tauri_plugin_single_instance::init(|app, _args, _cwd| window::show(app, None));
+    let app = with_commands(tauri::Builder::<tauri::Wry>::default().plugin(single_instance))
         .setup(move |app| {
             let handle = app.handle().clone();
             let paths = match context::default_paths() {
@@ -91,26 +94,34 @@ pub fn run() {
             let monitor = Monitor::new(paths.clone(), Arc::new(ShellEvents { app: handle.clone() }));
             app.manage(AppContext::new(paths.clone(), monitor.clone()));
             tray::create(&handle, &monitor)?;
+            tracing::info!("tray icon ready");
             tauri::async_runtime::spawn(monitor.run());
-            // The window is created invisible (tauri.conf.json): shown now unless this is a
-            // launch at login that should stay in the tray, so it never flashes up first.
+            // Started at login to sit in the tray: no window, so no web view, until it is opened.
             if !(start_hidden && context::start_hidden(&paths)) {
-                tray::show_main_window(&handle);
+                window::show(&handle, None);
             }
             Ok(())
         })
         .on_window_event(|window, event| {
-            // Closing the window keeps Tidewatch watching from the tray; Quit is in the tray menu.
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                if window.app_handle().tray_by_id(tray::TRAY_ID).is_some() {
-                    api.prevent_close();
-                    let _ = window.hide();
-                }
+            // Closing the window destroys it and its web view; Tidewatch keeps watching from the
+            // tray (the exit this would cause is refused below). Quit is in the tray menu.
+            if let WindowEvent::Destroyed = event {
+                tracing::info!(window = window.label(), "window closed; its web view is released");
+                window::release_web_helpers(window.app_handle());
             }
         })
-        .run(tauri::generate_context!())
+        .build(tauri::generate_context!())
         .unwrap_or_else(|error| {
             eprintln!("tidewatch: the app could not start: {error}");
             std::process::exit(1);
         });
+    app.run(|app, event| {
+        // The last window closing asks to exit (without a code); with a tray icon to come back
+        // from, stay. Quit (`app.exit(0)`) carries a code and ends the app.
+        if let RunEvent::ExitRequested { code: None, api, .. } = event {
+            if app.tray_by_id(tray::TRAY_ID).is_some() {
+                api.prevent_exit();
+            }
+        }
+    });
 }

@@ -4,11 +4,11 @@
 //! "Update" action opens the window at that update's confirmation. The wait for a click ends
 //! after `CLICK_WAIT`, so no notification holds a task forever.
 
-use tauri::{AppHandle, Emitter, Runtime};
+use tauri::{AppHandle, Runtime};
 use tidewatch_core::monitor::{announcements, outcome_notice, Announcement, NewUpdate, CLICK_WAIT};
 use tidewatch_core::update::UpdateOutcome;
 
-use crate::tray::show_main_window;
+use crate::window::{self, Intent};
 
 pub fn announce<R: Runtime>(app: &AppHandle<R>, updates: &[NewUpdate]) {
     for announcement in announcements(updates) {
@@ -71,22 +71,20 @@ fn show<R: Runtime>(app: &AppHandle<R>, announcement: Announcement) {
 
 /// A click: the window, at the container the notification was about (or the updates list).
 fn open_at<R: Runtime>(app: &AppHandle<R>, container_id: Option<&str>) {
-    show_main_window(app);
-    match container_id {
-        Some(id) => {
-            let _ = app.emit("focus-container", serde_json::json!({ "id": id }));
-        }
-        None => {
-            let _ = app.emit("show-updates", ());
-        }
-    }
+    let intent = match container_id {
+        Some(id) => Intent::FocusContainer { id: id.to_string() },
+        None => Intent::ShowUpdates,
+    };
+    window::show(app, Some(intent));
 }
 
 /// The notification's "Update": the window, at that update's confirmation.
 fn confirm_update<R: Runtime>(app: &AppHandle<R>, engine: &str, container_id: &str) {
-    show_main_window(app);
-    let _ = app.emit(
-        "confirm-update",
-        serde_json::json!({ "engine": engine, "id": container_id }),
+    window::show(
+        app,
+        Some(Intent::ConfirmUpdate {
+            engine: engine.to_string(),
+            id: container_id.to_string(),
+        }),
     );
 }

@@ -4,8 +4,10 @@
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tauri::{AppHandle, Manager, Runtime};
 use tidewatch_core::monitor::{Monitor, MonitorState, TrayStatus};
+
+use crate::window::{self, Intent};
 
 pub const TRAY_ID: &str = "tidewatch";
 
@@ -60,13 +62,10 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, monitor: &Monitor) -> tauri::Resul
         .tooltip("Tidewatch")
         .menu(&menu)
         .on_menu_event(move |app, event| match event.id().as_ref() {
-            "updates" => {
-                show_main_window(app);
-                let _ = app.emit("show-updates", ());
-            }
+            "updates" => window::show(app, Some(Intent::ShowUpdates)),
             "check" => monitor.check_now(),
             "pause" => monitor.set_paused(!monitor.is_paused()),
-            "open" => show_main_window(app),
+            "open" => window::show(app, None),
             "quit" => app.exit(0),
             _ => {}
         })
@@ -87,13 +86,5 @@ pub fn show_state<R: Runtime>(app: &AppHandle<R>, state: &MonitorState) {
             let _ = menu.last_check.set_text(label);
         }
         let _ = menu.pause.set_checked(state.is_paused());
-    }
-}
-
-pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(window) = app.get_webview_window("main") {
-        let _ = window.show();
-        let _ = window.unminimize();
-        let _ = window.set_focus();
     }
 }
