@@ -23,7 +23,9 @@ usage: cargo xtask <command>
                    run every fuzz target N seconds (default 60) with cargo-fuzz on nightly
   bundle [--debug] build the Debian package (app and CLI) into target/release/bundle/deb
                    (--debug: of the debug build, into target/debug/bundle/deb, as the tests do)
-  bench            measure checks on the lab with the release CLI; writes docs/benchmarks.md
+  bench            measure checks behind a latency proxy (release CLI) and the app's weight (release
+                   app) on the lab; writes docs/benchmarks.md. Options: --rtt MS (default 50),
+                   --runs N (default 5), --no-app
   lab up           start the test lab and write target/lab/lab.env (then run single tests)
   lab down         stop everything `lab up` started
   lab env          print the lab's variables as `export` lines (eval \"$(cargo xtask lab env)\")
@@ -35,7 +37,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["run", rest @ ..] => run_app(rest),
         ["test", rest @ ..] => run_tests(rest),
-        ["bench"] => bench::run(&workspace_root()),
+        ["bench", rest @ ..] => bench::Options::parse(rest).and_then(|options| bench::run(&workspace_root(), &options)),
         ["fuzz", rest @ ..] => fuzz::run(&workspace_root(), rest),
         ["bundle"] => bundle::run(&workspace_root(), bundle::Profile::Release).map(|_| ()),
         ["bundle", "--debug"] => bundle::run(&workspace_root(), bundle::Profile::Debug).map(|_| ()),
