@@ -1,19 +1,29 @@
 //! The lab's token server (the `realm` of the token-auth registry): issues ES256 JWTs the way
 //! Docker Hub's auth service does, signed with a key the lab generated, whose self-signed
 //! certificate the registry trusts (`rootcertbundle`) and which rides in the JWT's `x5c` header.
-//! Counts what it issued so tests can assert token reuse.
+//! Counts what it issued so tests can assert token reuse. Served by hyper, one task per
+//! connection: tiny_http's thread pool queued new connections behind idle kept-alive ones, so
+//! thirty token requests at once (one per repository) could wait half a minute.
 
+use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
-use tiny_http::{Header, Method, Request, Response, Server};
+use tokio::net::TcpListener;
 
 use super::registries::{TOKEN_ISSUER, TOKEN_SERVICE, TOKEN_TTL_SECS, TOKEN_USER};
 
@@ -52,31 +62,85 @@ pub fn serve_from_args(args: &[&str]) -> Result<()> {
         rng,
         issued: AtomicU64::new(0),
     };
-    let server = Server::http(("127.0.0.1", port)).map_err(|e| anyhow::anyhow!("listen on 127.0.0.1:{port}: {e}"))?;
-    eprintln!("token server on 127.0.0.1:{port}");
-    for request in server.incoming_requests() {
-        handle(&issuer, request);
-    }
-    Ok(())
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("start the token server's runtime")?;
+    runtime.block_on(serve(Arc::new(issuer), port))
 }
 
-fn handle(issuer: &Issuer, mut request: Request) {
-    let url = request.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    let mut body = String::new();
-    let _ = request.as_reader().read_to_string(&mut body);
-    let (status, value) = match (request.method(), path) {
-        (Method::Get, "/stats") => (200, json!({"issued": issuer.issued.load(Ordering::SeqCst)})),
-        (Method::Get, "/token") => {
+/// Longest request body read (a token request's form is a few hundred bytes).
+const MAX_BODY: usize = 64 * 1024;
+
+async fn serve(issuer: Arc<Issuer>, port: u16) -> Result<()> {
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("listen on 127.0.0.1:{port}"))?;
+    eprintln!("token server on 127.0.0.1:{port}");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors, say: let connections close before accepting again.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            continue;
+        };
+        let issuer = issuer.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let issuer = issuer.clone();
+                async move { Ok::<_, Infallible>(answer(&issuer, request).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn answer(issuer: &Issuer, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+        Err(_) => String::new(),
+    };
+    let authorization = parts
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let (status, value) = handle(
+        issuer,
+        &parts.method,
+        parts.uri.path(),
+        parts.uri.query().unwrap_or(""),
+        authorization,
+        &body,
+    );
+    Response::builder()
+        .status(status)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(value.to_string())))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+fn handle(
+    issuer: &Issuer,
+    method: &Method,
+    path: &str,
+    query: &str,
+    authorization: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
+    match (method, path) {
+        (&Method::GET, "/stats") => (200, json!({"issued": issuer.issued.load(Ordering::SeqCst)})),
+        (&Method::GET, "/token") => {
             let params = form_pairs(query);
-            let user = basic_user(&request, &issuer.password);
-            match user {
+            match basic_user(authorization, &issuer.password) {
                 Err(()) => (401, error("UNAUTHORIZED", "wrong user name or password")),
                 Ok(user) => (200, issuer.issue(user.as_deref(), &params, None)),
             }
         }
-        (Method::Post, "/token") => {
-            let params = form_pairs(&body);
+        (&Method::POST, "/token") => {
+            let params = form_pairs(body);
             let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
             match get("grant_type") {
                 Some("refresh_token") if get("refresh_token") == Some(issuer.identity_token.as_str()) => {
@@ -93,13 +157,7 @@ fn handle(issuer: &Issuer, mut request: Request) {
             }
         }
         _ => (404, error("NOT_FOUND", "no such endpoint")),
-    };
-    let header = Header::from_bytes("Content-Type", "application/json").expect("static header");
-    let _ = request.respond(
-        Response::from_string(value.to_string())
-            .with_status_code(status)
-            .with_header(header),
-    );
+    }
 }
 
 fn error(code: &str, message: &str) -> Value {
@@ -107,11 +165,10 @@ fn error(code: &str, message: &str) -> Value {
 }
 
 /// `Ok(Some(user))` for right credentials, `Ok(None)` for none (anonymous), `Err` for wrong ones.
-fn basic_user(request: &Request, password: &str) -> Result<Option<String>, ()> {
-    let Some(header) = request.headers().iter().find(|h| h.field.equiv("Authorization")) else {
+fn basic_user(authorization: Option<&str>, password: &str) -> Result<Option<String>, ()> {
+    let Some(value) = authorization else {
         return Ok(None);
     };
-    let value = header.value.as_str();
     let encoded = value
         .strip_prefix("Basic ")
         .or_else(|| value.strip_prefix("basic "))
