@@ -4,10 +4,15 @@
 //! its part. Over libX11, loaded at run time (x11-dl), so building needs no X headers.
 
 use std::ffi::{CStr, CString};
-use std::os::raw::{c_long, c_uint, c_ulong};
+use std::os::raw::{c_int, c_long, c_uint, c_ulong};
 use std::ptr;
 
 use x11_dl::xlib;
+
+/// An X error handler that lets the failed request return its failure status.
+unsafe extern "C" fn ignore_x_error(_: *mut xlib::Display, _: *mut xlib::XErrorEvent) -> c_int {
+    0
+}
 
 /// A connection to one X display, closed on drop.
 pub struct Display {
@@ -27,6 +32,11 @@ impl Display {
     pub fn open(name: &str) -> Result<Display, String> {
         let xlib = xlib::Xlib::open().map_err(|e| format!("cannot load libX11 (package libx11-6): {e}"))?;
         let name = CString::new(name).map_err(|_| format!("{name:?} is not a display name"))?;
+        // Xlib's default handler ends the process on any error, and a window can go away between
+        // listing it and asking its attributes (an app closing): such a window reads as not
+        // viewable and untitled instead. The handler is process-wide; nothing else here speaks X.
+        // SAFETY: installs a function that only returns.
+        unsafe { (xlib.XSetErrorHandler)(Some(ignore_x_error)) };
         // SAFETY: a valid C string; a null result is checked.
         let display = unsafe { (xlib.XOpenDisplay)(name.as_ptr()) };
         if display.is_null() {
