@@ -18,22 +18,41 @@ use webdriver::{start_driver, Session};
 
 /// A screenshot of the whole X display. WebKitWebDriver's own screenshot endpoint hangs when
 /// compositing is disabled (which Xvfb needs), so ImageMagick's `import` takes it.
+/// Taken once the window is on screen: the app shows a new window only after its page has
+/// rendered, which can come after the page's elements answer WebDriver; a window just mapped
+/// may take a moment to be painted, so a blank capture is taken again, for a few seconds.
 fn screenshot(lab: &Lab, name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).expect("create target/screenshots");
     let path = dir.join(name);
-    let status = Command::new("import")
-        .args(["-display", lab.var("TIDEWATCH_LAB_DISPLAY"), "-window", "root"])
-        .arg(&path)
-        .status()
-        .expect("run `import` (package imagemagick)");
-    assert!(status.success(), "import failed to take a screenshot");
-    let png = std::fs::read(&path).expect("read the screenshot");
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "the screenshot is not a rendered PNG"
-    );
-    path
+    let display = Display::open(lab.var("TIDEWATCH_LAB_DISPLAY")).expect("open the lab display");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while display.visible_windows("Tidewatch").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no Tidewatch window on screen for {name} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = Command::new("import")
+            .args(["-display", lab.var("TIDEWATCH_LAB_DISPLAY"), "-window", "root"])
+            .arg(&path)
+            .status()
+            .expect("run `import` (package imagemagick)");
+        assert!(status.success(), "import failed to take a screenshot");
+        let png = std::fs::read(&path).expect("read the screenshot");
+        if png.starts_with(b"\x89PNG") && png.len() > 10_000 {
+            return path;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: the screenshot is not a rendered PNG ({} bytes)",
+            png.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 async fn start_container(engine: &Engine, image: &str, name: &str) -> String {
