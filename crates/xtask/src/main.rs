@@ -25,7 +25,7 @@ usage: cargo xtask <command>
                    (--debug: of the debug build, into target/debug/bundle/deb, as the tests do)
   bench            measure checks behind a latency proxy (release CLI) and the app's weight (release
                    app) on the lab; writes docs/benchmarks.md. Options: --rtt MS (default 50),
-                   --runs N (default 5), --no-app
+                   --runs N (default 5), --no-app, --max-in-flight N (every registry's limit)
   lab up           start the test lab and write target/lab/lab.env (then run single tests)
   lab down         stop everything `lab up` started
   lab env          print the lab's variables as `export` lines (eval \"$(cargo xtask lab env)\")

@@ -369,12 +369,24 @@ pub fn measure(root: &Path, lab: &lab::LabHandle, options: &Options, work: &Path
             let config = serde_json::json!({"auths": {token.addr.clone(): {"auth": auth}}});
             write(&work.join("docker/config.json"), &config.to_string())?;
         }
-        let plain_config = write(&work.join("plain.toml"), "")?;
+        // `--max-in-flight N`: every proxied registry gets that limit instead of the default.
+        let limit = |host: &str| match options.max_in_flight {
+            Some(n) => format!("[[registries]]\nhost = \"{host}\"\nmax_in_flight = {n}\n"),
+            None => String::new(),
+        };
+        let plain_config = write(
+            &work.join("plain.toml"),
+            &format!("{}{}", limit(&open.addr), limit(&token.addr)),
+        )?;
         let tls_config = write(
             &work.join("tls.toml"),
             &format!(
-                "[[registries]]\nhost = \"{}\"\nca_cert = \"{}\"\n",
-                tls.addr, vars["TIDEWATCH_LAB_CA"]
+                "[[registries]]\nhost = \"{}\"\nca_cert = \"{}\"\n{}",
+                tls.addr,
+                vars["TIDEWATCH_LAB_CA"],
+                options
+                    .max_in_flight
+                    .map_or(String::new(), |n| format!("max_in_flight = {n}\n"))
             ),
         )?;
         let open_counting = || -> Result<Counting<'_>> {

@@ -26,6 +26,8 @@ pub struct Options {
     pub runs: usize,
     /// Also measure the desktop app (needs its release build).
     pub app: bool,
+    /// `max_in_flight` for every registry the checks ask, instead of the default.
+    pub max_in_flight: Option<usize>,
 }
 
 impl Options {
@@ -34,6 +36,7 @@ impl Options {
             rtt: Duration::from_millis(50),
             runs: 5,
             app: true,
+            max_in_flight: None,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -46,7 +49,8 @@ impl Options {
                 "--rtt" => options.rtt = Duration::from_millis(number()?),
                 "--runs" => options.runs = number()?.max(1) as usize,
                 "--no-app" => options.app = false,
-                other => bail!("unknown bench option {other:?} (--rtt MS, --runs N, --no-app)"),
+                "--max-in-flight" => options.max_in_flight = Some(number()?.max(1) as usize),
+                other => bail!("unknown bench option {other:?} (--rtt MS, --runs N, --no-app, --max-in-flight N)"),
             }
         }
         Ok(options)

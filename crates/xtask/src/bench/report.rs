@@ -242,7 +242,7 @@ fn generated(options: &Options, measured: &Measured) -> String {
     let m = &measured.machine;
     let mut text = format!(
         "{BEGIN}\n\nRun on {}: {}, {} cores, {} GiB, Linux {}; load average {} when it started (the machine \
-         is shared). The proxy added {} of round trip; {} runs per scenario.\n\n\
+         is shared). The proxy added {} of round trip; {} runs per scenario{}.\n\n\
          ### Checks (release CLI, `tidewatch check --json`)\n\n{}\n### Goals\n\n{}\n",
         m.date,
         m.cpu,
@@ -252,6 +252,9 @@ fn generated(options: &Options, measured: &Measured) -> String {
         m.load,
         ms(options.rtt),
         options.runs,
+        options.max_in_flight.map_or(String::new(), |n| format!(
+            "; every registry's `max_in_flight` set to {n}"
+        )),
         cli_table(&measured.cli, options.rtt),
         goals(measured),
     );
