@@ -81,9 +81,9 @@ fn create<R: Runtime>(app: &AppHandle<R>, intent: Option<&Intent>) -> tauri::Res
 
 /// After the window closed: gives back what its web view left behind. WebKitGTK keeps its
 /// network process for the whole life of the app even with no web view left (Tauri keeps the
-/// web context on Linux for that reason, https://github.com/tauri-apps/tauri/issues/14626), so it
-/// is ended here and WebKit starts a new one when the window opens again; the window loads only
-/// the app's own assets, so nothing of value lives there. Then freed heap goes back to the system.
+/// web context alive on Linux), so it is ended here and WebKit starts a new one when the window
+/// opens again; the window loads only the app's own assets, so nothing of value lives there
+/// (docs/benchmarks.md#the-desktop-app). Then freed heap goes back to the system.
 pub fn release_web_helpers<R: Runtime>(app: &AppHandle<R>) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
