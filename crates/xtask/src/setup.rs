@@ -30,7 +30,7 @@ const RUN_PACKAGES: &[&str] = &[
 /// notification server, fixture rootfs, screenshots, test certificates, the compose CLI that
 /// updates of compose services run (Debian packages compose v1 as `docker-compose`; v2 is not
 /// packaged), and what the package test uses to find the installed app's window and to validate
-/// its desktop files.
+/// its desktop files, and GNU time for the benchmark's peak memory of the CLI.
 const TEST_PACKAGES: &[&str] = &[
     "docker.io",
     "docker-compose",
@@ -51,6 +51,7 @@ const TEST_PACKAGES: &[&str] = &[
     "x11-utils",
     "desktop-file-utils",
     "appstream",
+    "time",
 ];
 
 pub fn ensure_packages(purpose: Purpose) -> Result<()> {

@@ -17,6 +17,9 @@ use super::proxy::{Counts, Proxy};
 use super::Options;
 use crate::lab;
 
+/// GNU time (package `time`), for the CLI's peak RSS.
+const GNU_TIME: &str = "/usr/bin/time";
+
 /// One scenario's numbers.
 pub struct Row {
     pub scenario: String,
@@ -91,8 +94,9 @@ fn registry_requests(http: &reqwest::blocking::Client, url: &str) -> Result<u64>
         .sum())
 }
 
-/// Runs `command` to its end; returns its wall time, standard output and peak RSS (KiB).
-fn run_measured(command: &mut Command) -> Result<(Duration, String, u64)> {
+/// Runs `command` (made by [`Env::command`]) to its end; returns its wall time, standard
+/// output and peak RSS (KiB).
+fn run_measured(command: &mut Command, rss_file: &Path) -> Result<(Duration, String, u64)> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -111,30 +115,24 @@ fn run_measured(command: &mut Command) -> Result<(Duration, String, u64)> {
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    let (status, peak) = wait_with_rusage(child.id())?;
+    let status = child.wait()?;
     let elapsed = started.elapsed();
     let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
-    if status != 0 {
+    if !status.success() {
         bail!("{command:?} failed ({status}): {err}");
     }
-    Ok((elapsed, out, peak))
+    Ok((elapsed, out, peak_rss(rss_file)?))
 }
 
-/// Waits for a child and returns its exit status and peak RSS in KiB (std gives no rusage).
-fn wait_with_rusage(pid: u32) -> Result<(i32, u64)> {
-    let mut status = 0;
-    // SAFETY: wait4 on our own child, into a zeroed rusage.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
-    if waited < 0 {
-        bail!("wait4: {}", std::io::Error::last_os_error());
-    }
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    Ok((code, usage.ru_maxrss.max(0) as u64))
+/// The peak RSS (KiB) GNU time wrote for the process it ran. Not `wait4` here: a child's
+/// `ru_maxrss` starts from its parent's high-water mark at the fork and keeps it across `exec`,
+/// so it would report this benchmark's own size whenever that is the larger; `time` is small.
+fn peak_rss(rss_file: &Path) -> Result<u64> {
+    let text = std::fs::read_to_string(rss_file).with_context(|| format!("read {}", rss_file.display()))?;
+    text.lines()
+        .rev()
+        .find_map(|line| line.trim().parse().ok())
+        .with_context(|| format!("no peak RSS in {}: {text:?}", rss_file.display()))
 }
 
 /// What a scenario runs.
@@ -163,9 +161,14 @@ struct Env<'a> {
 }
 
 impl Env<'_> {
-    fn command(&self, program: &Path, config: &Path) -> Command {
-        let mut command = Command::new(program);
+    /// `program` run under GNU time, which writes its peak RSS to `rss_file`.
+    fn command(&self, program: &Path, config: &Path, rss_file: &Path) -> Command {
+        let mut command = Command::new(GNU_TIME);
         command
+            .arg("--format=%M")
+            .arg("--output")
+            .arg(rss_file)
+            .arg(program)
             .env("TIDEWATCH_CONFIG", config)
             .env("TIDEWATCH_DATA_DIR", self.work.join("data"))
             .env("DOCKER_CONFIG", self.work.join("docker"))
@@ -187,9 +190,10 @@ impl Env<'_> {
             let (elapsed, seen, checker_requests, references, rss) = match &scenario.run {
                 Run::Check(args) => {
                     let before = scenario.counting.now(&self.http)?;
-                    let mut command = self.command(&release.join("tidewatch"), &scenario.config);
+                    let rss_file = self.work.join("peak-rss");
+                    let mut command = self.command(&release.join("tidewatch"), &scenario.config, &rss_file);
                     command.args(["check", "--json"]).args(args);
-                    let (elapsed, out, rss) = run_measured(&mut command)?;
+                    let (elapsed, out, rss) = run_measured(&mut command, &rss_file)?;
                     let seen = diff(scenario.counting.now(&self.http)?, before);
                     let report: Value =
                         serde_json::from_str(&out).with_context(|| format!("{}: the check's JSON", scenario.name))?;
@@ -254,7 +258,8 @@ impl Env<'_> {
     /// One run of `second_check`: the counters are read around its second check only.
     fn second_check(&self, scenario: &Scenario<'_>, args: &[String]) -> Result<(Duration, Seen, u64, u64, u64)> {
         let example = self.root.join("target/release/examples/second_check");
-        let mut command = self.command(&example, &scenario.config);
+        let rss_file = self.work.join("peak-rss");
+        let mut command = self.command(&example, &scenario.config, &rss_file);
         command
             .args(["--config", &scenario.config.display().to_string()])
             .args(args)
@@ -275,10 +280,12 @@ impl Env<'_> {
         line.clear();
         output.read_line(&mut line)?;
         let seen = diff(scenario.counting.now(&self.http)?, before);
-        let (status, rss) = wait_with_rusage(child.id())?;
-        if status != 0 {
+        drop(input);
+        let status = child.wait()?;
+        if !status.success() {
             bail!("{}: second_check failed ({status})", scenario.name);
         }
+        let rss = peak_rss(&rss_file)?;
         let second: Value = serde_json::from_str(&line).with_context(|| format!("second check: {line:?}"))?;
         if second["errors"].as_u64() != Some(0) {
             bail!("{}: the second check had errors: {line}", scenario.name);
@@ -327,6 +334,9 @@ fn authority(url: &str) -> Result<String> {
 }
 
 pub fn measure(root: &Path, lab: &lab::LabHandle, options: &Options, work: &Path) -> Result<Vec<Row>> {
+    if !Path::new(GNU_TIME).exists() {
+        bail!("{GNU_TIME} is missing: the benchmark reads the CLI's peak memory through GNU time (package `time`)");
+    }
     let vars = lab.vars();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
