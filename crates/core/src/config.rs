@@ -219,8 +219,9 @@ pub struct RegistryConfig {
     pub insecure: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_cert: Option<PathBuf>,
-    /// Requests in flight at once while the registry answers well (default 64); the limit backs
-    /// off by itself when the registry asks to slow down.
+    /// Requests in flight at once while the registry answers well (default 64, and 256 once it
+    /// answers over HTTP/2; a value set here holds for both); the limit backs off by itself
+    /// when the registry asks to slow down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_in_flight: Option<usize>,
 }
@@ -561,6 +562,8 @@ impl RegistryConfig {
             insecure: self.insecure,
             ca_cert: self.ca_cert.clone(),
             max_in_flight: self.max_in_flight.unwrap_or(defaults.max_in_flight),
+            // A limit the user chose holds whatever the protocol.
+            max_in_flight_http2: self.max_in_flight.unwrap_or(defaults.max_in_flight_http2),
             ..defaults.clone()
         }
     }

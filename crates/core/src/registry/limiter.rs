@@ -1,5 +1,5 @@
-//! How many requests one registry gets at once: as many as the configured ceiling while it
-//! answers well, half as many after it asks to slow down (429/503, its quota running low), one
+//! How many requests one registry gets at once: as many as the ceiling while it answers well
+//! (a higher one once it answers over HTTP/2, where they share one connection), half as many after it asks to slow down (429/503, its quota running low), one
 //! more per good answer after that, and none at all while a `Retry-After` runs
 //! (docs/registry-auth.md#concurrency-and-backing-off).
 
@@ -31,6 +31,8 @@ pub(super) enum Pace {
 
 #[derive(Debug)]
 struct State {
+    /// The most requests in flight: where the limit starts and what it grows back to.
+    ceiling: usize,
     /// Requests allowed in flight now; between 1 and the ceiling.
     limit: usize,
     in_flight: usize,
@@ -44,7 +46,6 @@ struct State {
 /// The per-registry limiter. Requests take a [`Permit`] before they are sent.
 #[derive(Debug)]
 pub(super) struct Limiter {
-    ceiling: usize,
     state: Mutex<State>,
     /// Woken when a request finishes, the limit grows or a pause ends.
     changed: tokio::sync::Notify,
@@ -71,8 +72,8 @@ impl Limiter {
     pub fn new(ceiling: usize) -> Limiter {
         let ceiling = ceiling.max(1);
         Limiter {
-            ceiling,
             state: Mutex::new(State {
+                ceiling,
                 limit: ceiling,
                 in_flight: 0,
                 paused_until: None,
@@ -125,7 +126,7 @@ impl Limiter {
         let mut state = lock(&self.state);
         match pace {
             Pace::Fine => {
-                if state.limit < self.ceiling {
+                if state.limit < state.ceiling {
                     state.limit += 1;
                     drop(state);
                     self.changed.notify_one();
@@ -155,6 +156,23 @@ impl Limiter {
                 state.last_decrease = Some(now);
             }
         }
+    }
+
+    /// The registry answered over HTTP/2: its requests share one multiplexed connection, so
+    /// more of them costs it no connection, and the ceiling rises to `ceiling` (the server's own
+    /// stream limit still applies: the HTTP/2 client queues beyond it). A limit that was not
+    /// backed off rises with it at once; one that was grows back towards it as before.
+    pub fn multiplexed(&self, ceiling: usize) {
+        let mut state = lock(&self.state);
+        if ceiling <= state.ceiling {
+            return;
+        }
+        if state.limit == state.ceiling {
+            state.limit = ceiling;
+        }
+        state.ceiling = ceiling;
+        drop(state);
+        self.changed.notify_waiters();
     }
 
     /// The limit now.
@@ -249,5 +267,27 @@ mod tests {
         });
         let left = limiter.acquire().await.unwrap_err();
         assert!(left > Duration::from_secs(3500), "{left:?}");
+    }
+
+    #[test]
+    fn an_http2_answer_raises_the_ceiling_and_a_full_limit_with_it() {
+        let limiter = Limiter::new(64);
+        limiter.multiplexed(256);
+        assert_eq!(limiter.limit(), 256);
+        limiter.multiplexed(128);
+        assert_eq!(limiter.limit(), 256, "never lowered by another answer");
+    }
+
+    #[test]
+    fn a_limit_backed_off_before_http2_grows_back_towards_the_new_ceiling() {
+        let limiter = Limiter::new(64);
+        limiter.observe(Pace::SlowDown { retry_after: None });
+        assert_eq!(limiter.limit(), 32);
+        limiter.multiplexed(256);
+        assert_eq!(limiter.limit(), 32, "still backed off");
+        for _ in 0..300 {
+            limiter.observe(Pace::Fine);
+        }
+        assert_eq!(limiter.limit(), 256);
     }
 }

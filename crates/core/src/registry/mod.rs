@@ -30,10 +30,14 @@ pub use pool::RegistryPool;
 pub use tags::TagList;
 pub use transport::{RateLimit, RequestCounts, RequestKind};
 
-/// Requests in flight per registry unless the configuration says otherwise: enough to keep a
-/// 50 ms link busy (a check of 200 repositories then takes four round trips of tag lists over
-/// HTTP/1.1, one over HTTP/2), and still a small fraction of what one browser page asks.
+/// Requests in flight per registry unless the configuration says otherwise, over HTTP/1.1 (a
+/// connection each): enough to keep a 50 ms link busy (a check of 200 repositories then takes
+/// four round trips of tag lists), and still a small fraction of what one browser page asks.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+
+/// The same once the registry answers over HTTP/2, where they share one connection: a check of
+/// 200 repositories then takes one round trip of tag lists.
+pub const DEFAULT_MAX_IN_FLIGHT_HTTP2: usize = 256;
 
 /// The most `max_in_flight` may be set to.
 pub const MAX_IN_FLIGHT_CEILING: usize = 256;
@@ -60,6 +64,8 @@ pub struct RegistrySettings {
     /// Requests in flight at once to this registry while it answers well: where the limit starts
     /// and the most it grows back to after backing off (docs/registry-auth.md#concurrency-and-backing-off).
     pub max_in_flight: usize,
+    /// The same once the registry answers over HTTP/2 (one multiplexed connection).
+    pub max_in_flight_http2: usize,
 }
 
 impl Default for RegistrySettings {
@@ -75,6 +81,7 @@ impl Default for RegistrySettings {
             max_retry_wait: Duration::from_secs(30),
             retry_base: Duration::from_secs(1),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_in_flight_http2: DEFAULT_MAX_IN_FLIGHT_HTTP2,
         }
     }
 }

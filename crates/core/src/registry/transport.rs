@@ -304,6 +304,11 @@ impl RegistryClient {
             let permit = Some(permit);
             let response = request.send().await.map_err(|e| self.transport_error(e))?;
             self.record_rate_limit(response.headers());
+            // The registry itself (not its token realm or a CDN) multiplexes its requests.
+            if response.version() == reqwest::Version::HTTP_2 && response.url().origin() == self.endpoint.origin() {
+                self.limiter
+                    .multiplexed(self.settings.max_in_flight_http2.clamp(1, super::MAX_IN_FLIGHT_CEILING));
+            }
             if !matches!(
                 response.status(),
                 StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
