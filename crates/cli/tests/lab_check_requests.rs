@@ -287,6 +287,8 @@ async fn a_second_check_of_a_hundred_containers_asks_once_per_distinct_tag() {
 #[tokio::test]
 async fn a_second_check_in_the_same_process_reuses_the_ping_and_the_tokens() {
     let _counting = COUNTING.lock().await;
+    // The TLS stack needs its crypto provider before the counters' HTTP client is built.
+    tidewatch_core::init_crypto();
     let lab = Lab::require();
     let token = lab.token_registry();
     let references = bulk_references(token, BULK_REPOSITORIES_ON_TOKEN, 2);
