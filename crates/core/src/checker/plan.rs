@@ -2,7 +2,7 @@
 //! resolution, local digest, label policy), verdicts that need no registry given at once, and the
 //! rest grouped by (upstream image, tag, platforms, first endpoint) so each group is asked once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use super::result::{CheckFailure, ContainerResult, Kind, Status};
@@ -170,27 +170,11 @@ impl Planner {
         resolver: &MirrorResolver,
         config_filter: &TagFilter,
     ) {
-        let policy = match LabelPolicy::from_labels(&container.labels) {
-            Ok(policy) => policy,
-            Err(error) => {
-                let identity = container_identity(engine, &container, LabelPolicy::default());
-                let failure = CheckFailure::from(error);
-                self.immediate(
-                    &identity,
-                    Immediate {
-                        upstream: None,
-                        local_digest: None,
-                        status: Status::Unknown,
-                        explanation: failure.to_string(),
-                        error: Some(failure),
-                    },
-                );
-                return;
-            }
-        };
-        if !policy.is_enabled(true) {
+        let Some(policy) = self.label_policy(&container.labels, |policy| {
+            container_identity(engine, &container, policy)
+        }) else {
             return;
-        }
+        };
         let identity = container_identity(engine, &container, policy);
         // A container created from an image ID is checked by its image's only tag; `image`
         // in the result stays as created.
@@ -304,27 +288,10 @@ impl Planner {
         resolver: &MirrorResolver,
         config_filter: &TagFilter,
     ) {
-        let policy = match LabelPolicy::from_labels(&workload.labels) {
-            Ok(policy) => policy,
-            Err(error) => {
-                let identity = workload_identity(engine, &workload, LabelPolicy::default());
-                let failure = CheckFailure::from(error);
-                self.immediate(
-                    &identity,
-                    Immediate {
-                        upstream: None,
-                        local_digest: None,
-                        status: Status::Unknown,
-                        explanation: failure.to_string(),
-                        error: Some(failure),
-                    },
-                );
-                return;
-            }
-        };
-        if !policy.is_enabled(true) {
+        let Some(policy) = self.label_policy(&workload.labels, |policy| workload_identity(engine, &workload, policy))
+        else {
             return;
-        }
+        };
         let identity = workload_identity(engine, &workload, policy);
         let reference: Reference = match workload.image.parse() {
             Ok(reference) => reference,
@@ -478,6 +445,34 @@ impl Planner {
                 });
             }
         }
+    }
+
+    /// The entry's label policy, or `None` when it is not to be checked: its labels turn checks
+    /// off, or cannot be read (then it gets an `unknown` result that says why). Containers and
+    /// Swarm workloads read their labels alike.
+    fn label_policy(
+        &mut self,
+        labels: &BTreeMap<String, String>,
+        identity: impl Fn(LabelPolicy) -> Identity,
+    ) -> Option<LabelPolicy> {
+        let policy = match LabelPolicy::from_labels(labels) {
+            Ok(policy) => policy,
+            Err(error) => {
+                let failure = CheckFailure::from(error);
+                self.immediate(
+                    &identity(LabelPolicy::default()),
+                    Immediate {
+                        upstream: None,
+                        local_digest: None,
+                        status: Status::Unknown,
+                        explanation: failure.to_string(),
+                        error: Some(failure),
+                    },
+                );
+                return None;
+            }
+        };
+        policy.is_enabled(true).then_some(policy)
     }
 
     fn immediate(&mut self, identity: &Identity, verdict: Immediate) {
