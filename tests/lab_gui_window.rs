@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tidewatch_core::engine::model::ContainerCreateBody;
 use tidewatch_core::engine::{Engine, EngineSpec};
 use tidewatch_lab::desktop::Display;
@@ -612,29 +612,10 @@ fn row_named(name: &str) -> String {
 }
 
 impl Session<'_> {
-    /// The text content of every element matching `css` (WebDriver's element text is only what
-    /// is visible on screen; a row's second line may be clipped by its cell).
-    async fn contents(&self, css: &str) -> Vec<String> {
-        let value = self
-            .command(
-                reqwest::Method::POST,
-                "execute/sync",
-                Some(json!({
-                    "script": "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent);",
-                    "args": [css],
-                })),
-            )
-            .await;
-        value
-            .as_array()
-            .map(|all| all.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-            .unwrap_or_default()
-    }
-
     async fn wait_for_content(&self, css: &str, needle: &str) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let texts = self.contents(css).await;
+            let texts = self.text_contents(css).await;
             if texts.iter().any(|t| t.contains(needle)) {
                 return texts;
             }

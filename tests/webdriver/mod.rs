@@ -237,20 +237,23 @@ impl<'a> Session<'a> {
     }
 
     /// The DOM text of each element matching `css`, clipped or not (WebDriver's element text
-    /// leaves out what is cut off by `text-overflow`).
+    /// leaves out what is cut off by `text-overflow`), read in one script so a list re-rendering
+    /// meanwhile cannot leave a stale element half-way.
     pub async fn text_contents(&self, css: &str) -> Vec<String> {
-        let mut texts = Vec::new();
-        for id in self.elements(css).await {
-            let text = self
-                .command(
-                    reqwest::Method::GET,
-                    &format!("element/{id}/property/textContent"),
-                    None,
-                )
-                .await;
-            texts.push(text.as_str().unwrap_or_default().to_string());
-        }
-        texts
+        let value = self
+            .command(
+                reqwest::Method::POST,
+                "execute/sync",
+                Some(json!({
+                    "script": "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent);",
+                    "args": [css],
+                })),
+            )
+            .await;
+        value
+            .as_array()
+            .map(|all| all.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
     }
 
     pub async fn wait_for_text(&self, css: &str, needle: &str) -> Vec<String> {
